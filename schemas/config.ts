@@ -1,0 +1,41 @@
+import { Type, type Static } from '@sinclair/typebox';
+
+/** Process configuration (env `SB_*`, see docs/configuration.md). Every field has a default. */
+export const ProcessConfig = Type.Object(
+  {
+    nats: Type.Object(
+      {
+        url: Type.String({ default: 'nats://127.0.0.1:4222', description: 'SB_NATS_URL; comma-separated for a cluster.' }),
+        name: Type.String({ default: 'switchboard' }),
+        token: Type.Optional(Type.String({ description: 'SB_NATS_TOKEN (secret).' })),
+        user: Type.Optional(Type.String()),
+        pass: Type.Optional(Type.String({ description: 'SB_NATS_PASS (secret).' })),
+        publishTimeoutMs: Type.Integer({ default: 5000, description: 'How long to wait for a PubAck before 503.' }),
+        configBucket: Type.String({ default: 'sb_config' }),
+      },
+      { additionalProperties: false },
+    ),
+    http: Type.Object(
+      {
+        host: Type.String({ default: '0.0.0.0' }),
+        port: Type.Integer({ default: 8080, description: 'SB_HTTP_PORT' }),
+        bodyLimitBytes: Type.Integer({ default: 1_048_576, description: 'SB_HTTP_BODY_LIMIT; 413 above it.' }),
+        requestTimeoutMs: Type.Integer({ default: 30_000 }),
+        maxPullMessages: Type.Integer({ default: 256, description: 'Upper bound of ?max= on a pull.' }),
+        maxPullWaitMs: Type.Integer({ default: 30_000, description: 'Upper bound of ?waitMs= on a pull.' }),
+        batchMax: Type.Integer({ default: 1000, description: 'Most messages in one batch publish.' }),
+      },
+      { additionalProperties: false },
+    ),
+    auth: Type.Object(
+      {
+        enabled: Type.Boolean({ default: true, description: 'SB_AUTH=off turns auth off (local dev only).' }),
+        adminPassword: Type.Optional(Type.String({ description: 'SB_ADMIN_PASSWORD (secret); used only at first start.' })),
+      },
+      { additionalProperties: false },
+    ),
+    log: Type.Object({ level: Type.String({ default: 'info', description: 'SB_LOG_LEVEL' }) }, { additionalProperties: false }),
+  },
+  { additionalProperties: false },
+);
+export type ProcessConfig = Static<typeof ProcessConfig>;

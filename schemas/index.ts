@@ -1,0 +1,5 @@
+export { TOPIC_NAME_PATTERN, TOPIC_FILTER_PATTERN, TOPIC_NAME_MAX, SIMPLE_NAME_PATTERN, SIMPLE_NAME_MAX, TOPIC_TOKEN } from './names.js';
+export { TopicSpec, TopicUpdate, TopicInfo, TopicRetention } from './topic.js';
+export { SubscriptionSpec, SubscriptionInfo, DeliverPolicy } from './subscription.js';
+export { PublishResult, DeliveredMessageJson, HEADERS, type DeadLetterReason } from './message.js';
+export { ProcessConfig } from './config.js';
