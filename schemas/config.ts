@@ -1,4 +1,5 @@
 import { Type, type Static } from '@sinclair/typebox';
+import { Value } from '@sinclair/typebox/value';
 
 /** Process configuration (env `SB_*`, see docs/configuration.md). Every field has a default. */
 export const ProcessConfig = Type.Object(
@@ -39,3 +40,29 @@ export const ProcessConfig = Type.Object(
   { additionalProperties: false },
 );
 export type ProcessConfig = Static<typeof ProcessConfig>;
+
+/** Deep partial, for overrides. */
+export type DeepPartial<T> = { [K in keyof T]?: T[K] extends object ? DeepPartial<T[K]> : T[K] };
+
+/**
+ * Builds a complete, frozen ProcessConfig from defaults plus `overrides` (tests, the CLI's env reader).
+ * Throws an Error listing the first schema violation.
+ */
+export function resolveProcessConfig(overrides: DeepPartial<ProcessConfig> = {}): Readonly<ProcessConfig> {
+  const base = { nats: {}, http: {}, auth: {}, log: {} } as Record<string, Record<string, unknown>>;
+  for (const [section, values] of Object.entries(overrides)) {
+    base[section] = { ...(values as Record<string, unknown>) };
+  }
+  const filled = Value.Default(ProcessConfig, Value.Clone(base));
+  const first = Value.Errors(ProcessConfig, filled).First();
+  if (first) throw new Error(`invalid configuration at ${first.path || '/'}: ${first.message}`);
+  return deepFreeze(filled as ProcessConfig);
+}
+
+function deepFreeze<T>(o: T): T {
+  if (o && typeof o === 'object') {
+    for (const v of Object.values(o)) deepFreeze(v);
+    Object.freeze(o);
+  }
+  return o;
+}

@@ -2,4 +2,4 @@ export { TOPIC_NAME_PATTERN, TOPIC_FILTER_PATTERN, TOPIC_NAME_MAX, SIMPLE_NAME_P
 export { TopicSpec, TopicUpdate, TopicInfo, TopicRetention } from './topic.js';
 export { SubscriptionSpec, SubscriptionInfo, DeliverPolicy } from './subscription.js';
 export { PublishResult, DeliveredMessageJson, HEADERS, type DeadLetterReason } from './message.js';
-export { ProcessConfig } from './config.js';
+export { ProcessConfig, resolveProcessConfig, type DeepPartial } from './config.js';
