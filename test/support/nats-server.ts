@@ -1,0 +1,92 @@
+/**
+ * Starts a private nats-server (JetStream on, temp store dir, free port) for tests that must kill,
+ * restart or reconfigure the backbone. Tests that only need a backbone use the shared one at
+ * SB_TEST_NATS_URL (default nats://127.0.0.1:4222) with unique names.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { createServer, connect as tcpConnect } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { once } from 'node:events';
+
+/** The shared backbone for tests that do not need their own. */
+export const SHARED_NATS_URL = process.env['SB_TEST_NATS_URL'] ?? 'nats://127.0.0.1:4222';
+
+/** Asks the OS for a free TCP port on loopback. */
+export async function freePort(): Promise<number> {
+  const srv = createServer();
+  srv.listen(0, '127.0.0.1');
+  await once(srv, 'listening');
+  const addr = srv.address();
+  const port = typeof addr === 'object' && addr ? addr.port : 0;
+  srv.close();
+  await once(srv, 'close');
+  return port;
+}
+
+/** Resolves once something accepts TCP connections on `port`, or rejects after `timeoutMs`. */
+export async function waitForPort(port: number, timeoutMs = 10_000): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  for (;;) {
+    const ok = await new Promise<boolean>((resolve) => {
+      const s = tcpConnect(port, '127.0.0.1');
+      s.once('connect', () => { s.destroy(); resolve(true); });
+      s.once('error', () => resolve(false));
+    });
+    if (ok) return;
+    if (Date.now() > until) throw new Error(`nothing listens on 127.0.0.1:${port} after ${timeoutMs} ms`);
+    // Polling a port has no event to await; 25 ms keeps it cheap.
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+/** A private nats-server that can be stopped, killed and started again on the same port and store. */
+export class NatsServer {
+  readonly port: number;
+  readonly storeDir: string;
+  private proc: ChildProcess | undefined;
+
+  private constructor(port: number, storeDir: string) {
+    this.port = port;
+    this.storeDir = storeDir;
+  }
+
+  get url(): string {
+    return `nats://127.0.0.1:${this.port}`;
+  }
+
+  /** Starts a new server with JetStream on a free port. */
+  static async start(): Promise<NatsServer> {
+    const dir = await mkdtemp(join(tmpdir(), 'sb-nats-'));
+    const srv = new NatsServer(await freePort(), dir);
+    await srv.restart();
+    return srv;
+  }
+
+  /** (Re)starts the process on the same port and store dir. */
+  async restart(): Promise<void> {
+    if (this.proc) throw new Error('nats-server is already running');
+    const bin = process.env['SB_NATS_SERVER_BIN'] ?? 'nats-server';
+    const proc = spawn(bin, ['-a', '127.0.0.1', '-p', String(this.port), '-js', '-sd', this.storeDir], { stdio: 'ignore' });
+    this.proc = proc;
+    proc.once('exit', () => { if (this.proc === proc) this.proc = undefined; });
+    await waitForPort(this.port);
+  }
+
+  /** Stops the process (SIGKILL by default: a crash) and waits for it to exit. */
+  async stop(signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
+    const p = this.proc;
+    if (!p) return;
+    const exited = once(p, 'exit');
+    p.kill(signal);
+    await exited;
+    this.proc = undefined;
+  }
+
+  /** Stops the server and removes its store. */
+  async dispose(): Promise<void> {
+    await this.stop();
+    await rm(this.storeDir, { recursive: true, force: true });
+  }
+}
