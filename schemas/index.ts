@@ -3,3 +3,8 @@ export { TopicSpec, TopicUpdate, TopicInfo, TopicRetention } from './topic.js';
 export { SubscriptionSpec, SubscriptionInfo, DeliverPolicy } from './subscription.js';
 export { PublishResult, DeliveredMessageJson, HEADERS, type DeadLetterReason } from './message.js';
 export { ProcessConfig, resolveProcessConfig, type DeepPartial } from './config.js';
+export { RestChannel, REST_CHANNEL_PREFIX, CHANNEL_PATH_PATTERN } from './channel.js';
+export {
+  UserAcl, PasswordHash, StoredApiKey, StoredUser, UserCreate, UserUpdate, UserView, ApiKeyCreate, ApiKeyCreated,
+  PASSWORD_MAX, API_KEYS_MAX, ACL_PATTERNS_MAX,
+} from './user.js';

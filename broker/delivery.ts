@@ -1,0 +1,30 @@
+/** Turns a raw JetStream delivery into the public {@link DeliveredMessage}. */
+import { HEADERS } from '../schemas/message.js';
+import type { DeliveredMessage } from './types.js';
+import type { Pulled } from './puller.js';
+import { parseAckSubject } from './ack-token.js';
+import { errors } from './errors.js';
+
+const DEFAULT_CONTENT_TYPE = 'application/octet-stream';
+
+/** Builds the delivered message; `sign` makes the ack token from the ack subject. */
+export function toDelivered(p: Pulled, sign: (ackSubject: string) => string): DeliveredMessage {
+  const { msg, source } = p;
+  const ack = msg.reply ? parseAckSubject(msg.reply) : undefined;
+  if (!msg.reply || !ack) throw errors.internal(new Error(`delivery without an ack subject on ${source.stream}`));
+  const headers: Record<string, string> = {};
+  if (msg.headers) for (const [k, vs] of msg.headers) if (vs[0] !== undefined) headers[k] = vs[0];
+  return {
+    id: headers[HEADERS.msgId] ?? `${source.stream}:${ack.streamSeq}`,
+    topic: source.topic,
+    seq: ack.streamSeq,
+    deliveryCount: ack.deliveryCount,
+    // The ack subject's timestamp is when the stream stored the message, in nanoseconds.
+    publishedAt: new Date(Number(BigInt(ack.timestampNs) / 1_000_000n)).toISOString(),
+    headers,
+    contentType: headers[HEADERS.contentType] ?? DEFAULT_CONTENT_TYPE,
+    // nats.js hands out views into its read buffer; copy so the caller owns the bytes.
+    data: new Uint8Array(msg.data),
+    ackToken: sign(msg.reply),
+  };
+}

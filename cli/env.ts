@@ -1,0 +1,50 @@
+/**
+ * Environment → ProcessConfig for `switchboard dev`: `SB_*` settings, validated against the schema and
+ * frozen. The variables are listed in env-vars.ts and docs/configuration.md; keep the three in step.
+ */
+import { resolveProcessConfig, type DeepPartial, type ProcessConfig } from '../schemas/index.js';
+
+type Env = Record<string, string | undefined>;
+
+/** Reads an integer variable, or throws naming the variable (a typo must not silently become the default). */
+function intVar(env: Env, name: string): number | undefined {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return undefined;
+  const n = Number(raw);
+  if (!Number.isInteger(n)) throw new Error(`${name} must be an integer, got ${JSON.stringify(raw)}`);
+  return n;
+}
+
+/** Reads a boolean-ish auth switch: only explicit "off" words disable auth. */
+function authEnabled(env: Env): boolean | undefined {
+  const raw = env['SB_AUTH']?.trim().toLowerCase();
+  if (raw === undefined || raw === '') return undefined;
+  if (['off', 'false', '0', 'no', 'disabled'].includes(raw)) return false;
+  if (['on', 'true', '1', 'yes', 'enabled'].includes(raw)) return true;
+  throw new Error(`SB_AUTH must be "on" or "off", got ${JSON.stringify(raw)}`);
+}
+
+/** Puts `value` under `key` only when it is defined, so schema defaults fill the rest. */
+function set(target: Record<string, unknown>, key: string, value: unknown): void {
+  if (value !== undefined && value !== '') target[key] = value;
+}
+
+/** Builds the process configuration from `SB_*` variables; throws an Error naming the bad variable. */
+export function processConfigFromEnv(env: Env): Readonly<ProcessConfig> {
+  const nats: Record<string, unknown> = {};
+  set(nats, 'url', env['SB_NATS_URL']);
+  set(nats, 'token', env['SB_NATS_TOKEN']);
+  set(nats, 'user', env['SB_NATS_USER']);
+  set(nats, 'pass', env['SB_NATS_PASS']);
+  set(nats, 'configBucket', env['SB_CONFIG_BUCKET']);
+  const http: Record<string, unknown> = {};
+  set(http, 'host', env['SB_HTTP_HOST']);
+  set(http, 'port', intVar(env, 'SB_HTTP_PORT'));
+  set(http, 'bodyLimitBytes', intVar(env, 'SB_HTTP_BODY_LIMIT'));
+  const auth: Record<string, unknown> = {};
+  set(auth, 'enabled', authEnabled(env));
+  set(auth, 'adminPassword', env['SB_ADMIN_PASSWORD']);
+  const log: Record<string, unknown> = {};
+  set(log, 'level', env['SB_LOG_LEVEL']);
+  return resolveProcessConfig({ nats, http, auth, log } as DeepPartial<ProcessConfig>);
+}

@@ -1,0 +1,10 @@
+export { createSecurity, BOOTSTRAP_ADMIN, type SecurityOptions, type SecuritySetup } from './security.js';
+export type { Principal, Action, UserView, UserAdmin, Security } from './types.js';
+export { ADMIN_ROLE, anonymousPrincipal, canPerform, assertCan } from './acl.js';
+export { parseAuthorization, invalidCredentials, AUTH_HEADER_MAX, type Credentials } from './auth-header.js';
+export { generateApiKey, parseApiKey, hashApiKeySecret, apiKeyMatches, ApiKeyIndex, type ParsedApiKey } from './api-keys.js';
+export { hashPassword, verifyPasswordHash, SCRYPT_PARAMS } from './scrypt.js';
+export { PasswordVerifier, type PasswordVerifierOptions } from './password-verifier.js';
+export { VerifyCache, type VerifyCacheOptions } from './verify-cache.js';
+export { ConcurrencyLimiter, DEFAULT_SCRYPT_CONCURRENCY, type LimiterOptions } from './limiter.js';
+export { USER_KEY_PREFIX, userKey, validateUserName, toUserView } from './user-records.js';
