@@ -8,7 +8,7 @@ import { createInbox, headers, type NatsConnection } from '@nats-io/transport-no
 import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { HEADERS } from '../schemas/index.js';
 import { topicSubject } from '../broker/index.js';
-import type { RestClient } from '../cli/client.js';
+import type { RestClient } from '../cli/index.js';
 
 /** Figures of one drain. */
 export interface DrainFigures {

@@ -17,7 +17,7 @@ import { jetstreamManager } from '@nats-io/jetstream';
 import { NatsServer } from '../test/support/nats-server.js';
 import { startDev } from '../test/cli/process.js';
 import { topicSubject } from '../broker/index.js';
-import { RestClient } from '../cli/client.js';
+import { RestClient } from '../cli/index.js';
 import { kibJson, printTable, ratio, runLoad, startRawServer, type LoadFigures } from './load.js';
 import { drainRaw, drainRest, prefill, type DrainFigures } from './delivery.js';
 

@@ -46,7 +46,7 @@ export class RestGateway implements Gateway {
   /** Where it listens (port 0 in config becomes the real port). */
   address(): { host: string; port: number } {
     const a = this.app.server.address();
-    if (!a || typeof a === 'string') throw new Error('the REST gateway is not listening');
+    if (!a || typeof a === 'string') throw new SbError('SB_ERR_INTERNAL', 'the REST gateway is not listening');
     return { host: a.address, port: a.port };
   }
 

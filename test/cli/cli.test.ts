@@ -1,8 +1,7 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { NatsServer, freePort } from '../support/nats-server.js';
-import { answers } from '../../cli/nats-autostart.js';
-import { RestClient } from '../../cli/client.js';
+import { RestClient, answers } from '../../cli/index.js';
 import { CliProcess, pollUntil, runCli, startDev, type DevChild } from './process.js';
 import { waitingPulls } from '../faults/support.js';
 

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { readFile, readdir } from 'node:fs/promises';
 import { parse, parseAllDocuments } from 'yaml';
-import { CLIENT_ENV, SERVER_ENV } from '../../cli/env-vars.js';
+import { CLIENT_ENV, SERVER_ENV } from '../../cli/index.js';
 
 const root = new URL('../../', import.meta.url);
 const read = (p: string): Promise<string> => readFile(new URL(p, root), 'utf8');

@@ -1,7 +1,5 @@
 import assert from 'node:assert/strict';
-import { processConfigFromEnv } from '../../cli/env.js';
-import { clientEnv } from '../../cli/env-vars.js';
-import { natsHostPort } from '../../cli/nats-autostart.js';
+import { clientEnv, natsHostPort, processConfigFromEnv } from '../../cli/index.js';
 
 describe('switchboard environment', () => {
   it('maps every SB_* server variable onto ProcessConfig, defaults for the rest, frozen', () => {

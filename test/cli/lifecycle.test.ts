@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { Lifecycle } from '../../cli/lifecycle.js';
+import { Lifecycle } from '../../cli/index.js';
 
 describe('dev lifecycle', () => {
   it('stops in reverse start order, runs every step even after a failure, and is idempotent', async () => {

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { NatsServer } from '../support/nats-server.js';
-import { RestClient } from '../../cli/client.js';
+import { RestClient } from '../../cli/index.js';
 import { startDev, type DevChild } from '../cli/process.js';
 import { attempt, bodyCounts, deferred, makeMessage, readTopic, type Sent } from './support.js';
 

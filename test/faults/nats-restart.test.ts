@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { NatsServer } from '../support/nats-server.js';
-import { RestClient } from '../../cli/client.js';
+import { RestClient } from '../../cli/index.js';
 import { pollUntil, startDev, type DevChild } from '../cli/process.js';
 import { attempt, makeMessage, readTopic, type Attempt, type Sent } from './support.js';
 

@@ -5,7 +5,7 @@
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { isSbError, topicSubject } from '../../broker/index.js';
-import type { RestClient } from '../../cli/client.js';
+import type { RestClient } from '../../cli/index.js';
 
 /** One message a fault test publishes: unique key and body. */
 export interface Sent {
