@@ -4,11 +4,11 @@
  * (`consume()` + `msg.ack()`) on the same stream — and report msgs/s for both.
  */
 import { randomBytes } from 'node:crypto';
+import http from 'node:http';
 import { createInbox, headers, type NatsConnection } from '@nats-io/transport-node';
 import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { HEADERS } from '../schemas/index.js';
 import { topicSubject } from '../broker/index.js';
-import type { RestClient } from '../cli/index.js';
 
 /** Figures of one drain. */
 export interface DrainFigures {
@@ -48,23 +48,52 @@ export async function prefill(nc: NatsConnection, subject: string, body: Uint8Ar
   });
 }
 
-/** Drains `count` messages of a REST subscription: pull max=100, ack each batch over HTTP. */
-export async function drainRest(client: RestClient, subscription: string, count: number): Promise<DrainFigures> {
+/** How the REST reader talks to the gateway. */
+export interface RestTarget {
+  baseUrl: string;
+  authorization: string;
+}
+
+/**
+ * Drains `count` messages of a REST subscription the way a throughput-minded HTTP consumer would:
+ * `loops` concurrent pull loops (default 2, like the raw consumer's prefetch keeping the server busy
+ * while it processes) over keep-alive `node:http` connections; each loop pulls max=100, then acks
+ * that batch and waits for the answer. The clock stops after the last ack was answered.
+ */
+export async function drainRest(target: RestTarget, subscription: string, count: number, loops = 2): Promise<DrainFigures> {
+  const url = new URL(target.baseUrl);
+  const agent = new http.Agent({ keepAlive: true, maxSockets: loops });
+  const call = (method: string, path: string, body?: string): Promise<string> => new Promise((resolve, reject) => {
+    const headers: Record<string, string | number> = { authorization: target.authorization };
+    if (body !== undefined) Object.assign(headers, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
+    const req = http.request({ host: url.hostname, port: url.port, method, path, agent, headers }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => (res.statusCode === 200 ? resolve(Buffer.concat(chunks).toString('utf8')) : reject(new Error(`${method} ${path}: HTTP ${res.statusCode}`))));
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+  const base = `/v1/subscriptions/${encodeURIComponent(subscription)}`;
   const t0 = performance.now();
   let got = 0;
-  // Like msg.ack() on the raw side, an ack is not awaited before the next pull (one ack in flight at
-  // a time, so acks cannot pile up); the clock stops only once every ack was answered.
-  let acking: Promise<unknown> = Promise.resolve();
-  while (got < count) {
-    const msgs = await client.pull(subscription, { max: 100, waitMs: 1000 });
-    if (msgs.length === 0) throw new Error(`REST drain stalled at ${got}/${count}`);
-    await acking;
-    acking = client.ack(subscription, msgs.map((m) => m.ackToken));
-    got += msgs.length;
+  try {
+    await Promise.all(Array.from({ length: loops }, async () => {
+      while (got < count) {
+        const { messages } = JSON.parse(await call('GET', `${base}/messages?max=100&waitMs=1000`)) as { messages: Array<{ ackToken: string }> };
+        if (messages.length === 0) {
+          if (got >= count) break; // the other loop took the last batch while this one waited
+          throw new Error(`REST drain stalled at ${got}/${count}`);
+        }
+        got += messages.length;
+        await call('POST', `${base}/ack`, JSON.stringify({ tokens: messages.map((m) => m.ackToken) }));
+      }
+    }));
+  } finally {
+    agent.destroy();
   }
-  await acking;
   const seconds = (performance.now() - t0) / 1000;
-  return { name: 'REST pull(max=100) + ack (pipelined)', messages: got, seconds, msgsPerSec: got / seconds };
+  return { name: `REST pull(max=100) + ack, ${loops} loops`, messages: got, seconds, msgsPerSec: got / seconds };
 }
 
 /** Drains `count` messages with a raw durable JetStream pull consumer: consume() + msg.ack(). */

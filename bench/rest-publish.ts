@@ -84,7 +84,7 @@ async function benchDelivery(rawFirst: boolean): Promise<DrainFigures[]> {
   await prefill(nc, topicSubject(topic), Buffer.from(body), MESSAGES);
   const sub = `benchsub${randomBytes(3).toString('hex')}`;
   await admin.createSubscription({ name: sub, topic, deliver: 'all' });
-  const rest = async (): Promise<DrainFigures> => drainRest(admin, sub, MESSAGES);
+  const rest = async (): Promise<DrainFigures> => drainRest({ baseUrl: dev.url, authorization: dev.authorization }, sub, MESSAGES);
   const raw = async (): Promise<DrainFigures> => drainRaw(nc, topic, MESSAGES);
   console.error(`bench: draining ${rawFirst ? 'raw, then REST' : 'REST, then raw'} …`);
   if (rawFirst) {

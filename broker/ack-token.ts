@@ -1,14 +1,11 @@
 /**
- * Stateless ack tokens: the JetStream ack reply subject plus a short HMAC tag, so a message pulled on
- * one replica can be acked on another, and a client can neither forge a token nor use one on another
- * subscription's consumer.
+ * Stateless ack tokens: the JetStream ack reply subject, base64url-encoded, so a message pulled on one
+ * replica can be settled on any other. A token is a reference, not a capability: the subscription's
+ * ACL decides who may settle, and {@link decodeAckToken} plus the subscription manager check that the
+ * token names this subscription's consumer on one of this subscription's topics. A forged token can
+ * therefore only settle a message its caller may read and settle anyway (docs/backbone.md, "Ack tokens").
  */
-import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { errors } from './errors.js';
-
-/** The config-store key of the per-deployment secret the tag key is derived from. */
-export const ACK_KEY_CONFIG_KEY = 'secret.ack-token-key';
-const TAG_BYTES = 12;
 
 /** What an ack subject says about one delivery. */
 export interface AckSubject {
@@ -25,53 +22,55 @@ export interface AckSubject {
 
 /** Parses `$JS.ACK.<stream>.<consumer>.<delivered>.<sseq>.<cseq>.<ts>.<pending>` (2.9) or the v2 form with domain and account hash. */
 export function parseAckSubject(subject: string): AckSubject | undefined {
+  // Hot path (every delivery and every settle): no regexes or intermediate arrays beyond the split.
   const t = subject.split('.');
   if (t[0] !== '$JS' || t[1] !== 'ACK') return undefined;
   // 9 tokens: the 2.9 form; 11 or 12: `$JS.ACK.<domain>.<hash>.` then the same fields (+ a random token).
   const o = t.length === 9 ? 2 : t.length === 11 || t.length === 12 ? 4 : -1;
   if (o < 0) return undefined;
-  const nums = [t[o + 2], t[o + 3], t[o + 4], t[o + 6]].map((x) => Number(x));
-  const [stream, consumer, ts] = [t[o], t[o + 1], t[o + 5]];
-  if (!stream || !consumer || !ts || !/^\d+$/.test(ts) || nums.some((n) => !Number.isSafeInteger(n) || n < 0)) return undefined;
-  const [deliveryCount, streamSeq, consumerSeq, pending] = nums as [number, number, number, number];
+  const stream = t[o];
+  const consumer = t[o + 1];
+  const ts = t[o + 5];
+  const deliveryCount = digits(t[o + 2]);
+  const streamSeq = digits(t[o + 3]);
+  const consumerSeq = digits(t[o + 4]);
+  const pending = digits(t[o + 6]);
+  if (!stream || !consumer || !ts || deliveryCount < 0 || streamSeq < 0 || consumerSeq < 0 || pending < 0) return undefined;
+  for (let i = 0; i < ts.length; i++) {
+    const c = ts.charCodeAt(i);
+    if (c < 48 || c > 57) return undefined;
+  }
   return { subject, stream, consumer, deliveryCount, streamSeq, consumerSeq, timestampNs: ts, pending };
 }
 
-/** A new random secret for {@link ACK_KEY_CONFIG_KEY} (base64url, 32 bytes). */
-export function newAckSecret(): string {
-  return randomBytes(32).toString('base64url');
+/** A non-negative safe integer written in decimal digits only, else -1. */
+function digits(s: string | undefined): number {
+  if (!s || s.length > 15) return -1;
+  let n = 0;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i) - 48;
+    if (c < 0 || c > 9) return -1;
+    n = n * 10 + c;
+  }
+  return n;
 }
 
-/** Signs and verifies ack tokens with a key derived from the deployment secret. */
-export class AckTokens {
-  private readonly key: Buffer;
+const ACK_PREFIX = '$JS.ACK.';
 
-  constructor(secret: string) {
-    // Derive a purpose-bound key so the stored secret can seed other keys later without reuse.
-    this.key = createHmac('sha256', secret).update('switchboard ack-token v1').digest();
-  }
+/**
+ * The token handed to a client: the ack subject without its `$JS.ACK.` prefix, e.g.
+ * `SBT_orders_1a2b3c4d.SBS_billing.1.42.40.1795940264315571279.0`. URL-safe as is (stream and consumer
+ * names are `[A-Za-z0-9_-]`), and smaller than base64 — it travels three times per message.
+ */
+export function encodeAckToken(ackSubject: string): string {
+  return ackSubject.startsWith(ACK_PREFIX) ? ackSubject.slice(ACK_PREFIX.length) : ackSubject;
+}
 
-  /** The opaque token for an ack subject. */
-  encode(ackSubject: string): string {
-    return `${Buffer.from(ackSubject).toString('base64url')}.${this.tag(ackSubject).toString('base64url')}`;
-  }
-
-  /** Verifies the tag and that the delivery belongs to `consumer`; throws SB_ERR_INVALID_ACK_TOKEN. */
-  decode(token: string, consumer: string): AckSubject {
-    if (typeof token !== 'string' || token.length > 1024) throw errors.invalidAckToken('malformed');
-    const [body, tag, extra] = token.split('.');
-    if (!body || !tag || extra !== undefined) throw errors.invalidAckToken('malformed');
-    const subject = Buffer.from(body, 'base64url').toString();
-    const given = Buffer.from(tag, 'base64url');
-    const want = this.tag(subject);
-    if (given.length !== want.length || !timingSafeEqual(given, want)) throw errors.invalidAckToken('bad signature');
-    const parsed = parseAckSubject(subject);
-    if (!parsed) throw errors.invalidAckToken('malformed');
-    if (parsed.consumer !== consumer) throw errors.invalidAckToken('the token belongs to another subscription');
-    return parsed;
-  }
-
-  private tag(subject: string): Buffer {
-    return createHmac('sha256', this.key).update(subject).digest().subarray(0, TAG_BYTES);
-  }
+/** Rebuilds the ack subject of a token and checks it names `consumer`; throws SB_ERR_INVALID_ACK_TOKEN. */
+export function decodeAckToken(token: string, consumer: string): AckSubject {
+  if (typeof token !== 'string' || token.length === 0 || token.length > 512) throw errors.invalidAckToken('malformed');
+  const parsed = parseAckSubject(ACK_PREFIX + token);
+  if (!parsed) throw errors.invalidAckToken('malformed');
+  if (parsed.consumer !== consumer) throw errors.invalidAckToken('the token belongs to another subscription');
+  return parsed;
 }

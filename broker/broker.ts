@@ -13,7 +13,6 @@ import type { BackboneStatus, Broker, ConfigStore, PublishRequest } from './type
 import type { SbError } from './errors.js';
 import { openConnection, type Connection } from './connection.js';
 import { KvConfigStore } from './config-store.js';
-import { ACK_KEY_CONFIG_KEY, AckTokens, newAckSecret } from './ack-token.js';
 import { Publisher } from './publisher.js';
 import { StreamTopicManager } from './topics.js';
 import { ConsumerSet } from './consumers.js';
@@ -53,7 +52,6 @@ async function assemble(conn: Connection, opts: BrokerOptions, log: Logger): Pro
   const js = jetstream(nc, { timeout: timeoutMs });
   const config = await KvConfigStore.open(nc, js, jsm, opts.config.nats.configBucket, log, timeoutMs);
   opts.signal?.throwIfAborted();
-  const tokens = new AckTokens(await ackSecret(config));
   const storedId = async (stream: string, seq: number) => {
     const m = await jsm.streams.getMessage(stream, { seq }).catch(() => null);
     return m?.header?.get(HEADERS.msgId) || undefined;
@@ -68,24 +66,11 @@ async function assemble(conn: Connection, opts: BrokerOptions, log: Logger): Pro
   const consumers = new ConsumerSet(jsm, topics, log);
   const deadLetters = new DeadLetters(nc, jsm, publisher, topics, opts.metrics, log.child({ part: 'dead-letter' }));
   const subs = new JsSubscriptionManager({
-    conn, config, consumers, deadLetters, tokens, metrics: opts.metrics, logger: log,
+    conn, config, consumers, deadLetters, metrics: opts.metrics, logger: log,
     topicExists: async (t) => topics.info(t).then(() => true, (e: unknown) => (isSbError(e, 'SB_ERR_TOPIC_NOT_FOUND') ? false : Promise.reject(e))),
   });
   deadLetters.startBackstop(opts.config.nats.configBucket, (consumer, stream) => subs.lookupConsumer(consumer, stream));
   return new JsBroker(conn, topics, subs, config, publisher, deadLetters, log);
-}
-
-// The first replica to start creates the secret; `create` makes every other replica adopt it.
-async function ackSecret(config: KvConfigStore): Promise<string> {
-  try {
-    await config.create(ACK_KEY_CONFIG_KEY, newAckSecret());
-  } catch (e) {
-    if (!isSbError(e) || e.data?.['exists'] !== true) throw e;
-  }
-  await config.sync();
-  const secret = config.get<string>(ACK_KEY_CONFIG_KEY);
-  if (typeof secret !== 'string') throw errors.internal(new Error(`${ACK_KEY_CONFIG_KEY} is missing`));
-  return secret;
 }
 
 class JsBroker implements Broker {

@@ -20,11 +20,16 @@ export function toDelivered(p: Pulled, sign: (ackSubject: string) => string): De
     seq: ack.streamSeq,
     deliveryCount: ack.deliveryCount,
     // The ack subject's timestamp is when the stream stored the message, in nanoseconds.
-    publishedAt: new Date(Number(BigInt(ack.timestampNs) / 1_000_000n)).toISOString(),
+    publishedAt: new Date(nsToMs(ack.timestampNs)).toISOString(),
     headers,
     contentType: headers[HEADERS.contentType] ?? DEFAULT_CONTENT_TYPE,
     // nats.js hands out views into its read buffer; copy so the caller owns the bytes.
     data: new Uint8Array(msg.data),
     ackToken: sign(msg.reply),
   };
+}
+
+/** Milliseconds from a nanosecond timestamp string, without BigInt (this runs once per delivery). */
+function nsToMs(ns: string): number {
+  return ns.length > 6 ? Number(ns.slice(0, ns.length - 6)) : 0;
 }

@@ -8,13 +8,15 @@ import type { Logger } from './log.js';
 import type { Metrics } from './metrics.js';
 import type { ConsumerSet } from './consumers.js';
 import type { DeadLetters } from './dead-letter.js';
-import { parseAckSubject, type AckSubject, type AckTokens } from './ack-token.js';
+import { decodeAckToken, encodeAckToken, parseAckSubject, type AckSubject } from './ack-token.js';
 import { HEADERS } from '../schemas/message.js';
 import type { Connection } from './connection.js';
 import type { ConfigStore, DeliveredMessage, SettleResult, SubscriptionManager } from './types.js';
 import { pullFair, type PullOutcome, type PullSource, type Pulled } from './puller.js';
 import { toDelivered } from './delivery.js';
 import { errors, isSbError, SbError, toSbError } from './errors.js';
+import { topicMatches } from './subjects.js';
+import { TOPIC_STREAM_PREFIX } from './topics.js';
 import {
   checkSubscriptionName, consumerName, isWildcard, nakDelayMs, normalizeSpec, sameDefinition, subscriptionKey,
   SUBSCRIPTION_KEY_PREFIX, type SubscriptionRecord,
@@ -26,7 +28,6 @@ export interface SubscriptionDeps {
   config: ConfigStore;
   consumers: ConsumerSet;
   deadLetters: DeadLetters;
-  tokens: AckTokens;
   metrics: Metrics;
   logger: Logger;
   topicExists: (topic: string) => Promise<boolean>;
@@ -206,18 +207,32 @@ export class JsSubscriptionManager implements SubscriptionManager {
       this.d.deadLetters.deadLetter({ rec, topic: p.source.topic, ack, reason: 'expired' })
         .catch((err: unknown) => this.d.logger.error({ err, subscription: rec.name }, 'dead-letter of an expired message failed'));
     }
+    this.count(out);
     return out;
   }
 
   private deliver(rec: SubscriptionRecord, p: Pulled): DeliveredMessage {
-    const m = toDelivered(p, (subject) => this.d.tokens.encode(subject));
-    this.d.metrics.deliveries.inc({ topic: m.topic });
-    if (m.deliveryCount > 1) this.d.metrics.redeliveries.inc({ topic: m.topic });
+    const m = toDelivered(p, encodeAckToken);
     if (m.deliveryCount >= rec.maxDeliver && p.msg.reply) {
       const ack = { subject: p.msg.reply, stream: p.source.stream, streamSeq: m.seq, deliveryCount: m.deliveryCount };
       this.d.deadLetters.armLastDelivery({ rec, topic: m.topic, ack, reason: 'max_deliver' });
     }
     return m;
+  }
+
+  // One labelled increment per topic and pull, not per message: label hashing shows up in profiles.
+  private count(msgs: DeliveredMessage[]): void {
+    const per = new Map<string, [number, number]>();
+    for (const m of msgs) {
+      const c = per.get(m.topic) ?? [0, 0];
+      c[0]++;
+      if (m.deliveryCount > 1) c[1]++;
+      per.set(m.topic, c);
+    }
+    for (const [topic, [delivered, redelivered]] of per) {
+      this.d.metrics.deliveries.inc({ topic }, delivered);
+      if (redelivered > 0) this.d.metrics.redeliveries.inc({ topic }, redelivered);
+    }
   }
 
   private buffer(name: string, pulled: Pulled): void {
@@ -247,9 +262,12 @@ export class JsSubscriptionManager implements SubscriptionManager {
     const durable = consumerName(name);
     return Promise.all(tokens.map(async (token): Promise<SettleResult> => {
       try {
-        const ack = this.d.tokens.decode(token, durable);
+        const ack = decodeAckToken(token, durable);
         if (!this.d.conn.connected()) throw errors.backboneUnavailable();
-        const topic = (await this.d.consumers.topicFor(ack.stream)) ?? ack.stream;
+        // The stream must be one of this subscription's topics: a token naming another stream could
+        // otherwise copy a message the caller may not read into the dead-letter topic.
+        const topic = ack.stream.startsWith(TOPIC_STREAM_PREFIX) ? await this.d.consumers.topicFor(ack.stream) : undefined;
+        if (topic === undefined || !topicMatches(rec.topic, topic)) throw errors.invalidAckToken('the token names a topic outside this subscription');
         await fn(rec, ack, topic);
         return { token, ok: true };
       } catch (e) {

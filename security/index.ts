@@ -1,5 +1,5 @@
 export { createSecurity, BOOTSTRAP_ADMIN, type SecurityOptions, type SecuritySetup } from './security.js';
-export type { Principal, Action, UserView, UserAdmin, Security } from './types.js';
+export type { Principal, Action, AuthSession, UserView, UserAdmin, Security } from './types.js';
 export { ADMIN_ROLE, anonymousPrincipal, canPerform, assertCan } from './acl.js';
 export { parseAuthorization, invalidCredentials, AUTH_HEADER_MAX, type Credentials } from './auth-header.js';
 export { generateApiKey, parseApiKey, hashApiKeySecret, apiKeyMatches, ApiKeyIndex, type ParsedApiKey } from './api-keys.js';

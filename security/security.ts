@@ -11,9 +11,12 @@ import { anonymousPrincipal, assertCan, canPerform, ADMIN_ROLE } from './acl.js'
 import { ApiKeyIndex, apiKeyMatches, parseApiKey } from './api-keys.js';
 import { invalidCredentials, parseAuthorization } from './auth-header.js';
 import { PasswordVerifier, type PasswordVerifierOptions } from './password-verifier.js';
-import type { Action, Principal, Security } from './types.js';
+import type { Action, AuthSession, Principal, Security } from './types.js';
 import { USER_KEY_PREFIX, asStoredUser, userKey } from './user-records.js';
 import { ConfigUserAdmin } from './users.js';
+
+// A connection's memo is re-verified at least this often even when nothing changed (1 min).
+const SESSION_TTL_MS = 60_000;
 
 /** Options of {@link createSecurity}. */
 export interface SecurityOptions {
@@ -46,11 +49,22 @@ class EdgeSecurity implements Security {
     this.enabled = enabled;
   }
 
-  async authenticate(authorization: string | undefined): Promise<Principal> {
+  async authenticate(authorization: string | undefined, session?: AuthSession): Promise<Principal> {
     if (!this.enabled) return anonymousPrincipal();
+    // Same connection, same header, same stored record: nothing to verify again (see AuthSession).
+    if (session?.principal && authorization !== undefined && session.header === authorization
+      && (session.expiresAt ?? 0) > Date.now() && this.users.stored(session.principal.name) === session.record) {
+      return session.principal;
+    }
     const cred = parseAuthorization(authorization);
-    if (cred.scheme === 'bearer') return this.byApiKey(cred.token);
-    return this.byPassword(cred.user, cred.password);
+    const user = cred.scheme === 'bearer' ? this.byApiKey(cred.token) : await this.byPassword(cred.user, cred.password);
+    const principal = principalOf(user, cred.scheme === 'bearer' ? 'apikey' : 'basic');
+    if (session) {
+      // Frozen: the session hands this same object to every request of its connection.
+      deepFreeze(principal);
+      Object.assign(session, { header: authorization, principal, record: user, expiresAt: Date.now() + SESSION_TTL_MS });
+    }
+    return principal;
   }
 
   can(principal: Principal, action: Action, resource?: string): boolean {
@@ -61,21 +75,21 @@ class EdgeSecurity implements Security {
     assertCan(principal, action, resource);
   }
 
-  private async byPassword(name: string, password: string): Promise<Principal> {
+  private async byPassword(name: string, password: string): Promise<StoredUser> {
     // An unknown or password-less user still costs one scrypt run, so timing does not tell who exists.
     const user = this.users.stored(name);
     const ok = await this.verifier.verify(name, password, user?.password);
     if (!ok || !user) throw invalidCredentials();
-    return principalOf(user, 'basic');
+    return user;
   }
 
-  private byApiKey(token: string): Principal {
+  private byApiKey(token: string): StoredUser {
     const parsed = parseApiKey(token);
     const owner = parsed && this.apiKeys.ownerOf(parsed.id);
     const user = owner === undefined ? undefined : this.users.stored(owner);
     const stored = user?.apiKeys.find((k) => k.id === parsed?.id);
     if (!parsed || !user || !stored || !apiKeyMatches(parsed.secret, stored)) throw invalidCredentials();
-    return principalOf(user, 'apikey');
+    return user;
   }
 }
 
@@ -134,4 +148,12 @@ async function bootstrapAdmin(users: ConfigUserAdmin, config: ConfigStore, admin
   }
   log.info({ user: BOOTSTRAP_ADMIN, generated: generated !== undefined }, 'bootstrap admin user created');
   return generated;
+}
+
+function deepFreeze(p: Principal): void {
+  Object.freeze(p.roles);
+  Object.freeze(p.acl.publish);
+  Object.freeze(p.acl.subscribe);
+  Object.freeze(p.acl);
+  Object.freeze(p);
 }

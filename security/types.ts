@@ -34,10 +34,23 @@ export interface UserAdmin {
   revokeApiKey(name: string, id: string): Promise<void>;
 }
 
+/**
+ * A per-connection memo a gateway keeps (on the socket): a repeated, identical Authorization header on
+ * the same connection reuses the principal while the user's stored record is the very same object, so
+ * a password change, key revocation, ACL edit or deletion on any replica takes effect on the next
+ * request. Opaque to gateways: they only create an empty one per connection and pass it in.
+ */
+export interface AuthSession {
+  header?: string;
+  principal?: Principal;
+  record?: unknown;
+  expiresAt?: number;
+}
+
 /** Authentication and authorization at the edge. */
 export interface Security {
-  /** Resolves the `Authorization` header to a principal; throws SB_ERR_UNAUTHENTICATED. */
-  authenticate(authorization: string | undefined): Promise<Principal>;
+  /** Resolves the `Authorization` header to a principal; throws SB_ERR_UNAUTHENTICATED. `session`: see {@link AuthSession}. */
+  authenticate(authorization: string | undefined, session?: AuthSession): Promise<Principal>;
   /** Whether `principal` may do `action` on `resource` (a topic name or filter; ignored for manage). */
   can(principal: Principal, action: Action, resource?: string): boolean;
   /** Like `can`, but throws SB_ERR_FORBIDDEN. */

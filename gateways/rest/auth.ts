@@ -6,7 +6,8 @@
  */
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { SbError } from '../../broker/errors.js';
-import type { Principal, Security, Action } from '../../security/types.js';
+import type { Socket } from 'node:net';
+import type { AuthSession, Principal, Security, Action } from '../../security/types.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -27,9 +28,14 @@ export function createAuthHook(security: Security, draining: () => boolean) {
       reply.header('connection', 'close');
       throw new SbError('SB_ERR_SHUTTING_DOWN', 'this gateway is shutting down; retry on another replica');
     }
-    req.principal = await security.authenticate(req.headers.authorization);
+    // One memo per keep-alive connection: its repeated header skips re-verification (AuthSession).
+    const socket = req.raw.socket as Socket & { [kAuthSession]?: AuthSession };
+    const session = (socket[kAuthSession] ??= {});
+    req.principal = await security.authenticate(req.headers.authorization, session);
   };
 }
+
+const kAuthSession = Symbol('switchboard.authSession');
 
 /** The authenticated principal of a request (the hook guarantees it on non-public routes). */
 export function principalOf(req: FastifyRequest): Principal {

@@ -4,7 +4,6 @@
  */
 import type { DeliveredMessage } from '../../broker/types.js';
 import { SbError } from '../../broker/errors.js';
-import type { DeliveredMessageJson } from '../../schemas/message.js';
 
 const JSON_TYPE = /^application\/(?:[A-Za-z0-9!#$&^_.-]+\+)?json\s*(?:;|$)/i;
 const TEXT_TYPE = /^text\//i;
@@ -47,30 +46,41 @@ export function batchItemBytes(item: BatchItemInput): { data: Uint8Array; conten
   return { data: Buffer.from(JSON.stringify(data), 'utf8'), contentType: item.contentType ?? 'application/json' };
 }
 
-/** The JSON form of a delivered message; falls back to base64 when the bytes do not match their declared type. */
-export function toDeliveredJson(m: DeliveredMessage): DeliveredMessageJson {
-  const base = {
-    id: m.id, topic: m.topic, seq: m.seq, deliveryCount: m.deliveryCount, publishedAt: m.publishedAt,
-    headers: m.headers, contentType: m.contentType, ackToken: m.ackToken,
-  };
-  const decoded = decodeData(m.contentType, m.data);
-  if (decoded.ok) return { ...base, data: decoded.value };
-  return { ...base, data: Buffer.from(m.data.buffer, m.data.byteOffset, m.data.byteLength).toString('base64'), encoding: 'base64' };
+/**
+ * The pull response `{messages: [...]}` as JSON text (schema: DeliveredMessageJson), built by hand on
+ * the delivery hot path: a JSON payload is checked with one parse and then spliced in as its own text
+ * rather than re-serialised; text becomes a JSON string; anything else, or bytes that do not match
+ * their declared type, base64 with `"encoding": "base64"`.
+ */
+export function pullResponseJson(msgs: DeliveredMessage[]): string {
+  const parts: string[] = [];
+  for (const m of msgs) {
+    const head = `{"id":${JSON.stringify(m.id)},"topic":${JSON.stringify(m.topic)},"seq":${m.seq},"deliveryCount":${m.deliveryCount}`
+      + `,"publishedAt":"${m.publishedAt}","headers":${JSON.stringify(m.headers)},"contentType":${JSON.stringify(m.contentType)}`
+      + `,"ackToken":${JSON.stringify(m.ackToken)},"data":`;
+    const data = dataJsonText(m.contentType, m.data);
+    parts.push(data !== undefined
+      ? `${head}${data}}`
+      : `${head}"${Buffer.from(m.data.buffer, m.data.byteOffset, m.data.byteLength).toString('base64')}","encoding":"base64"}`);
+  }
+  return `{"messages":[${parts.join(',')}]}`;
 }
 
-function decodeData(ct: string, data: Uint8Array): { ok: true; value: unknown } | { ok: false } {
+/** The payload as JSON text for a JSON or text content type, or undefined when it must travel as base64. */
+function dataJsonText(ct: string, data: Uint8Array): string | undefined {
   const json = isJsonContentType(ct);
-  if (!json && !TEXT_TYPE.test(ct)) return { ok: false };
+  if (!json && !TEXT_TYPE.test(ct)) return undefined;
   let text: string;
   try {
     text = utf8.decode(data);
   } catch {
-    return { ok: false };
+    return undefined;
   }
-  if (!json) return { ok: true, value: text };
+  if (!json) return JSON.stringify(text);
   try {
-    return { ok: true, value: JSON.parse(text) };
+    JSON.parse(text);
+    return text;
   } catch {
-    return { ok: false };
+    return undefined;
   }
 }

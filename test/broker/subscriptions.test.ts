@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { encodeAckToken } from '../../broker/ack-token.js';
 import { isSbError } from '../../broker/index.js';
 import { cleanup, startBroker, uniq, until, type TestBroker } from './helpers.js';
 
@@ -149,18 +150,23 @@ describe('broker subscriptions', () => {
 
   it('refuses forged tokens and tokens of another subscription, per token', async () => {
     const one = await topicWithSub('tok1', { ackWaitMs: 2000 });
-    const two = await topicWithSub('tok2');
+    const two = await topicWithSub('tok2', { ackWaitMs: 2000 });
     await tb.broker.publish({ topic: one.topic, data: Buffer.from('x') });
+    await tb.broker.publish({ topic: two.topic, data: Buffer.from('secret') });
     const [m] = await tb.broker.subscriptions.pull(one.name, { max: 1, waitMs: 2000 });
-    assert.ok(m);
-    const [body] = m.ackToken.split('.');
-    const forged = `${body}.AAAAAAAAAAAAAAAA`;
+    const [other] = await tb.broker.subscriptions.pull(two.name, { max: 1, waitMs: 2000 });
+    assert.ok(m && other);
     const res = await tb.broker.subscriptions.ack(two.name, [m.ackToken]);
     assert.equal(res[0]?.ok, false);
     assert.equal(res[0]?.error?.code, 'SB_ERR_INVALID_ACK_TOKEN');
-    const mixed = await tb.broker.subscriptions.ack(one.name, [forged, 'garbage', m.ackToken]);
-    assert.deepEqual(mixed.map((r) => r.ok), [false, false, true]);
-    assert.equal(mixed[0]?.error?.code, 'SB_ERR_INVALID_ACK_TOKEN');
+    // A token rewritten to name subscription one's consumer on topic two's stream: one may not read topic two,
+    // so term must not copy that message to one's dead-letter topic.
+    const subject = `$JS.ACK.${other.ackToken}`;
+    const forged = encodeAckToken(subject.replace(`.SBS_${two.name}.`, `.SBS_${one.name}.`));
+    const missing = encodeAckToken(subject.replace(/\.SBT_[^.]+\.SBS_[^.]+\./, `.SBT_nope_00000000.SBS_${one.name}.`));
+    const mixed = await tb.broker.subscriptions.term(one.name, [forged, missing, 'garbage']);
+    assert.deepEqual(mixed.map((r) => r.error?.code), ['SB_ERR_INVALID_ACK_TOKEN', 'SB_ERR_INVALID_ACK_TOKEN', 'SB_ERR_INVALID_ACK_TOKEN']);
+    assert.deepEqual((await tb.broker.subscriptions.ack(one.name, [m.ackToken])).map((r) => r.ok), [true]);
   });
 });
 

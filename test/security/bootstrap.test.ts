@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { isSbError, type Broker } from '../../broker/index.js';
-import { createSecurity, userKey } from '../../security/index.js';
+import { createSecurity, userKey, type AuthSession } from '../../security/index.js';
 import type { StoredUser } from '../../schemas/index.js';
 import { captureLogger, dropBuckets, nextChange, startBroker, uniqueBucket } from './support.js';
 
@@ -105,5 +105,45 @@ describe('security: bootstrap and replicas', function () {
     await secA.users.update('grace', { password: 'grace-pw-2' });
     await changed;
     assert.ok(isSbError(await secB.authenticate(basic('grace', 'grace-pw')).catch((e: unknown) => e), 'SB_ERR_UNAUTHENTICATED'), 'B\'s cached verification no longer matches');
+  });
+
+  it('a connection\'s auth session skips re-verification, yet a change on another replica ends it at once', async () => {
+    const bucket = freshBucket();
+    const [a, b] = await Promise.all([broker(bucket), broker(bucket)]);
+    const secA = (await createSecurity({ config: a.config, logger, enabled: true, adminPassword: 'adm' })).security;
+    const secB = (await createSecurity({ config: b.config, logger, enabled: true, adminPassword: 'adm' })).security;
+    const created = nextChange(b, userKey('heidi'));
+    await secA.users.create({ name: 'heidi', password: 'heidi-pw', acl: { publish: ['a.>'] } });
+    await created;
+
+    const session: AuthSession = {};
+    const first = await secB.authenticate(basic('heidi', 'heidi-pw'), session);
+    assert.equal(await secB.authenticate(basic('heidi', 'heidi-pw'), session), first, 'the same principal object: no verification ran');
+    assert.ok(Object.isFrozen(first) && Object.isFrozen(first.acl.publish));
+    // Another header on the same connection is verified on its own.
+    assert.ok(isSbError(await secB.authenticate(basic('heidi', 'wrong'), session).catch((e: unknown) => e), 'SB_ERR_UNAUTHENTICATED'));
+    const again = await secB.authenticate(basic('heidi', 'heidi-pw'), session);
+
+    const aclChanged = nextChange(b, userKey('heidi'));
+    await secA.users.update('heidi', { acl: { publish: ['b.>'] } });
+    await aclChanged;
+    const afterAcl = await secB.authenticate(basic('heidi', 'heidi-pw'), session);
+    assert.notEqual(afterAcl, again);
+    assert.deepEqual(afterAcl.acl.publish, ['b.>'], 'the new ACL applies on the same connection');
+
+    const changed = nextChange(b, userKey('heidi'));
+    await secA.users.update('heidi', { password: 'heidi-pw-2' });
+    await changed;
+    assert.ok(isSbError(await secB.authenticate(basic('heidi', 'heidi-pw'), session).catch((e: unknown) => e), 'SB_ERR_UNAUTHENTICATED'));
+
+    const keyAdded = nextChange(b, userKey('heidi'), (c) => (c.value as StoredUser | null)?.apiKeys.length === 1);
+    const { key } = await secA.users.createApiKey('heidi');
+    await keyAdded;
+    const keySession: AuthSession = {};
+    await secB.authenticate(`Bearer ${key}`, keySession);
+    const deleted = nextChange(b, userKey('heidi'));
+    await secA.users.delete('heidi');
+    await deleted;
+    assert.ok(isSbError(await secB.authenticate(`Bearer ${key}`, keySession).catch((e: unknown) => e), 'SB_ERR_UNAUTHENTICATED'));
   });
 });

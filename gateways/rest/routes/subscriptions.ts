@@ -8,7 +8,7 @@ import { DeliveredMessageJson } from '../../../schemas/message.js';
 import type { GatewayDeps } from '../../types.js';
 import { authorize, principalOf } from '../auth.js';
 import { ErrorBody, NoContent } from '../errors.js';
-import { toDeliveredJson } from '../payload.js';
+import { pullResponseJson } from '../payload.js';
 
 const NameParams = Type.Object({ name: Type.String({ pattern: SIMPLE_NAME_PATTERN, maxLength: SIMPLE_NAME_MAX }) });
 const SettleResults = Type.Object({
@@ -23,7 +23,7 @@ const tags = ['subscriptions'];
 export function subscriptionRoutes(deps: GatewayDeps): FastifyPluginAsyncTypebox {
   const { broker, security, config } = deps;
   const subs = broker.subscriptions;
-  const Tokens = Type.Array(Type.String({ minLength: 1, maxLength: 1024 }), { minItems: 1, maxItems: config.http.maxPullMessages });
+  const Tokens = Type.Array(Type.String({ minLength: 1, maxLength: 512 }), { minItems: 1, maxItems: config.http.maxPullMessages });
   const PullQuery = Type.Object({
     max: Type.Integer({ minimum: 1, maximum: config.http.maxPullMessages, default: 10 }),
     waitMs: Type.Integer({ minimum: 0, maximum: config.http.maxPullWaitMs, default: 0 }),
@@ -75,10 +75,12 @@ export function subscriptionRoutes(deps: GatewayDeps): FastifyPluginAsyncTypebox
         tags, summary: 'Pull (long-poll) up to max messages', params: NameParams, querystring: PullQuery,
         response: { 200: Type.Object({ messages: Type.Array(DeliveredMessageJson) }), '4xx': ErrorBody, '5xx': ErrorBody },
       },
-    }, async (req) => {
+    }, async (req, reply) => {
       await assertOwn(req, req.params.name);
       const msgs = await subs.pull(req.params.name, { max: req.query.max, waitMs: req.query.waitMs });
-      return { messages: msgs.map(toDeliveredJson) };
+      // Already JSON text: with a JSON content type Fastify sends a string as is, and the schema above
+      // still documents (and types) the shape, hence the cast.
+      return reply.type('application/json; charset=utf-8').send(pullResponseJson(msgs) as unknown as { messages: [] });
     });
 
     app.post('/v1/subscriptions/:name/ack', {
