@@ -68,6 +68,11 @@ export class ConsumerSet {
     }
   }
 
+  /** The topic held by `stream` if this process has seen it (no I/O: the settle hot path). */
+  knownTopic(stream: string): string | undefined {
+    return this.topicOf.get(stream);
+  }
+
   /** The topic held by `stream` (cached; asks JetStream once for a stream this process has not seen). */
   async topicFor(stream: string): Promise<string | undefined> {
     const known = this.topicOf.get(stream);

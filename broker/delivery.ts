@@ -2,19 +2,26 @@
 import { HEADERS } from '../schemas/message.js';
 import type { DeliveredMessage } from './types.js';
 import type { Pulled } from './puller.js';
-import { parseAckSubject } from './ack-token.js';
+import { encodeAckToken, parseAckSubject, type AckSubject } from './ack-token.js';
 import { errors } from './errors.js';
 
 const DEFAULT_CONTENT_TYPE = 'application/octet-stream';
 
-/** Builds the delivered message; `sign` makes the ack token from the ack subject. */
-export function toDelivered(p: Pulled, sign: (ackSubject: string) => string): DeliveredMessage {
+/** A delivery in its public form, plus the parsed ack subject it settles with. */
+export interface Delivery {
+  message: DeliveredMessage;
+  ack: AckSubject;
+}
+
+/** Builds the delivered message: headers as a plain record, the ack token from the ack subject. */
+export function toDelivered(p: Pulled): Delivery {
   const { msg, source } = p;
   const ack = msg.reply ? parseAckSubject(msg.reply) : undefined;
-  if (!msg.reply || !ack) throw errors.internal(new Error(`delivery without an ack subject on ${source.stream}`));
+  if (!ack) throw errors.internal(new Error(`delivery without an ack subject on ${source.stream}`));
   const headers: Record<string, string> = {};
+  // Iterate once: nats.js's headers.get()/has() build and filter a key array on every call.
   if (msg.headers) for (const [k, vs] of msg.headers) if (vs[0] !== undefined) headers[k] = vs[0];
-  return {
+  const message: DeliveredMessage = {
     id: headers[HEADERS.msgId] ?? `${source.stream}:${ack.streamSeq}`,
     topic: source.topic,
     seq: ack.streamSeq,
@@ -25,8 +32,9 @@ export function toDelivered(p: Pulled, sign: (ackSubject: string) => string): De
     contentType: headers[HEADERS.contentType] ?? DEFAULT_CONTENT_TYPE,
     // nats.js hands out views into its read buffer; copy so the caller owns the bytes.
     data: new Uint8Array(msg.data),
-    ackToken: sign(msg.reply),
+    ackToken: encodeAckToken(ack.subject),
   };
+  return { message, ack };
 }
 
 /** Milliseconds from a nanosecond timestamp string, without BigInt (this runs once per delivery). */

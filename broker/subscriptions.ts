@@ -8,7 +8,7 @@ import type { Logger } from './log.js';
 import type { Metrics } from './metrics.js';
 import type { ConsumerSet } from './consumers.js';
 import type { DeadLetters } from './dead-letter.js';
-import { decodeAckToken, encodeAckToken, parseAckSubject, type AckSubject } from './ack-token.js';
+import { decodeAckToken, type AckSubject } from './ack-token.js';
 import { HEADERS } from '../schemas/message.js';
 import type { Connection } from './connection.js';
 import type { ConfigStore, DeliveredMessage, SettleResult, SubscriptionManager } from './types.js';
@@ -32,6 +32,9 @@ export interface SubscriptionDeps {
   logger: Logger;
   topicExists: (topic: string) => Promise<boolean>;
 }
+
+// Encoded once: a string payload is UTF-8 encoded again on every publish.
+const ACK_BODY = new TextEncoder().encode('+ACK');
 
 /** Messages that arrived after a long-poll returned: served first by the next pull, if still fresh. */
 interface Buffered {
@@ -117,7 +120,7 @@ export class JsSubscriptionManager implements SubscriptionManager {
   async ack(name: string, tokens: string[]): Promise<SettleResult[]> {
     return this.settle(name, tokens, async (_rec, ack) => {
       this.d.deadLetters.settled(ack.subject);
-      this.nc.publish(ack.subject, '+ACK');
+      this.nc.publish(ack.subject, ACK_BODY);
     });
   }
 
@@ -197,27 +200,19 @@ export class JsSubscriptionManager implements SubscriptionManager {
     const now = Date.now();
     const out: DeliveredMessage[] = [];
     for (const p of pulled) {
+      const { message: m, ack } = toDelivered(p);
+      const expiresAt = m.headers[HEADERS.expiresAt];
       // A dead-letter copy keeps the original's headers for inspection; its expiry no longer applies.
-      const expiresAt = p.msg.headers?.has(HEADERS.dlqReason) ? '' : p.msg.headers?.get(HEADERS.expiresAt);
-      const ack = expiresAt && Date.parse(expiresAt) <= now && p.msg.reply ? parseAckSubject(p.msg.reply) : undefined;
-      if (!ack) {
-        out.push(this.deliver(rec, p));
+      if (expiresAt && m.headers[HEADERS.dlqReason] === undefined && Date.parse(expiresAt) <= now) {
+        this.d.deadLetters.deadLetter({ rec, topic: m.topic, ack, reason: 'expired' })
+          .catch((err: unknown) => this.d.logger.error({ err, subscription: rec.name }, 'dead-letter of an expired message failed'));
         continue;
       }
-      this.d.deadLetters.deadLetter({ rec, topic: p.source.topic, ack, reason: 'expired' })
-        .catch((err: unknown) => this.d.logger.error({ err, subscription: rec.name }, 'dead-letter of an expired message failed'));
+      if (m.deliveryCount >= rec.maxDeliver) this.d.deadLetters.armLastDelivery({ rec, topic: m.topic, ack, reason: 'max_deliver' });
+      out.push(m);
     }
     this.count(out);
     return out;
-  }
-
-  private deliver(rec: SubscriptionRecord, p: Pulled): DeliveredMessage {
-    const m = toDelivered(p, encodeAckToken);
-    if (m.deliveryCount >= rec.maxDeliver && p.msg.reply) {
-      const ack = { subject: p.msg.reply, stream: p.source.stream, streamSeq: m.seq, deliveryCount: m.deliveryCount };
-      this.d.deadLetters.armLastDelivery({ rec, topic: m.topic, ack, reason: 'max_deliver' });
-    }
-    return m;
   }
 
   // One labelled increment per topic and pull, not per message: label hashing shows up in profiles.
@@ -266,7 +261,8 @@ export class JsSubscriptionManager implements SubscriptionManager {
         if (!this.d.conn.connected()) throw errors.backboneUnavailable();
         // The stream must be one of this subscription's topics: a token naming another stream could
         // otherwise copy a message the caller may not read into the dead-letter topic.
-        const topic = ack.stream.startsWith(TOPIC_STREAM_PREFIX) ? await this.d.consumers.topicFor(ack.stream) : undefined;
+        const topic = this.d.consumers.knownTopic(ack.stream)
+          ?? (ack.stream.startsWith(TOPIC_STREAM_PREFIX) ? await this.d.consumers.topicFor(ack.stream) : undefined);
         if (topic === undefined || !topicMatches(rec.topic, topic)) throw errors.invalidAckToken('the token names a topic outside this subscription');
         await fn(rec, ack, topic);
         return { token, ok: true };
