@@ -56,7 +56,9 @@ async function assemble(conn: Connection, opts: BrokerOptions, log: Logger): Pro
     const m = await jsm.streams.getMessage(stream, { seq }).catch(() => null);
     return m?.header?.get(HEADERS.msgId) || undefined;
   };
-  const publisher = new Publisher(conn, timeoutMs, opts.metrics, storedId);
+  const topicExists = async (t: string): Promise<boolean> =>
+    topics.info(t).then(() => true, (e: unknown) => (isSbError(e, 'SB_ERR_TOPIC_NOT_FOUND') ? false : Promise.reject(e)));
+  const publisher = new Publisher(conn, timeoutMs, opts.metrics, storedId, topicExists);
   // A new topic may match wildcard subscriptions: give them their consumer now, not at the next pull.
   const topics = new StreamTopicManager(jsm, async (topic) => {
     for (const { value } of config.list<SubscriptionRecord>(SUBSCRIPTION_KEY_PREFIX)) {
@@ -67,7 +69,7 @@ async function assemble(conn: Connection, opts: BrokerOptions, log: Logger): Pro
   const deadLetters = new DeadLetters(nc, jsm, publisher, topics, opts.metrics, log.child({ part: 'dead-letter' }));
   const subs = new JsSubscriptionManager({
     conn, config, consumers, deadLetters, metrics: opts.metrics, logger: log,
-    topicExists: async (t) => topics.info(t).then(() => true, (e: unknown) => (isSbError(e, 'SB_ERR_TOPIC_NOT_FOUND') ? false : Promise.reject(e))),
+    topicExists,
   });
   deadLetters.startBackstop(opts.config.nats.configBucket, (consumer, stream) => subs.lookupConsumer(consumer, stream));
   return new JsBroker(conn, topics, subs, config, publisher, deadLetters, log);

@@ -94,7 +94,7 @@ export class KvConfigStore implements ConfigStore {
     const ack = await this.guard(() => this.js.publish(`$KV.${this.bucket}.${key}`, new Uint8Array(0), { headers: h })).catch((e: unknown) => {
       throw toBackboneError(e);
     });
-    this.wrote(ack.seq);
+    await this.wrote(ack.seq);
   }
 
   watch<T>(prefix: string, fn: (change: ConfigChange<T>) => void): () => void {
@@ -170,8 +170,11 @@ export class KvConfigStore implements ConfigStore {
     }
   }
 
-  private wrote(revision: number): number {
+  // Read-your-writes by construction: a write resolves once this replica's cache shows it, so no
+  // caller can forget a sync() and then read its own stale entry (a delete followed by a get).
+  private async wrote(revision: number): Promise<number> {
     this.lastWrite = Math.max(this.lastWrite, revision);
+    await this.until(revision);
     return revision;
   }
 

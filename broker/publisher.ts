@@ -42,6 +42,7 @@ export class Publisher {
     private readonly timeoutMs: number,
     private readonly metrics: Metrics,
     private readonly storedId: StoredIdLookup,
+    private readonly topicExists: (topic: string) => Promise<boolean>,
   ) {
     this.sub = conn.nc.subscribe(`${this.prefix}.*`, { callback: (_err, msg) => this.onReply(msg) });
     // A PubAck in flight when the socket drops may never come: fail fast, the client retries with its key.
@@ -56,8 +57,8 @@ export class Publisher {
     try {
       validateTopicName(req.topic);
       const id = nuid.next();
-      const ack = await this.send(topicSubject(req.topic), req.data, envelopeHeaders(req, id)).catch((e: unknown) => {
-        throw isSbError(e, 'SB_ERR_TOPIC_NOT_FOUND') ? errors.topicNotFound(req.topic) : e;
+      const ack = await this.send(topicSubject(req.topic), req.data, envelopeHeaders(req, id)).catch(async (e: unknown) => {
+        throw isSbError(e, 'SB_ERR_TOPIC_NOT_FOUND') ? await this.noResponders(req.topic, e) : e;
       });
       outcome = ack.duplicate ? 'duplicate' : 'stored';
       const original = ack.duplicate ? await this.storedId(ack.stream, ack.seq) : undefined;
@@ -65,6 +66,16 @@ export class Publisher {
     } finally {
       this.metrics.publishes.inc({ topic: req.topic, outcome });
     }
+  }
+
+  /**
+   * "No responders" means no stream captured the subject: usually the topic does not exist, but in a
+   * cluster a stream whose leader was just lost answers the same way until a new one is elected
+   * (DESIGN.md). Ask JetStream, on this error path only: an existing topic is a 503 to retry.
+   */
+  private async noResponders(topic: string, cause: SbError): Promise<SbError> {
+    const exists = await this.topicExists(topic).catch(() => undefined);
+    return exists === false ? errors.topicNotFound(topic) : errors.backboneUnavailable(cause);
   }
 
   /** Puts every message on the wire at once; one outcome per message, in order. */

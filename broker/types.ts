@@ -92,6 +92,7 @@ export interface ConfigStore {
   get<T>(key: string): T | undefined;
   /** Every cached entry whose key starts with `prefix`. */
   list<T>(prefix: string): Array<{ key: string; value: T }>;
+  /** Writes; resolves once this replica's cache shows the write (read-your-writes). */
   put<T>(key: string, value: T): Promise<number>;
   /** Like put, but fails with `exists: true` data if the key is there. */
   create<T>(key: string, value: T): Promise<number>;

@@ -19,6 +19,7 @@ export interface PasswordVerifierOptions {
 export class PasswordVerifier {
   readonly limiter: ConcurrencyLimiter;
   readonly cache: VerifyCache;
+  private readonly inflight = new Map<string, Promise<boolean>>();
 
   constructor(opts: PasswordVerifierOptions = {}) {
     this.limiter = new ConcurrencyLimiter(opts.limiter);
@@ -39,7 +40,15 @@ export class PasswordVerifier {
     const target = stored ?? DUMMY_HASH;
     const digest = this.cache.digest(name, password, `${target.salt}$${target.hash}`);
     if (stored && this.cache.has(digest)) return true;
-    const ok = await this.limiter.run(() => verifyPasswordHash(password, target).catch(() => false));
+    // Many connections opening at once with the same credentials share one scrypt run instead of
+    // queueing one each (64 cold keep-alive connections would otherwise wait 64 × ~60 ms).
+    let run = this.inflight.get(digest);
+    if (!run) {
+      run = this.limiter.run(() => verifyPasswordHash(password, target).catch(() => false))
+        .finally(() => this.inflight.delete(digest));
+      this.inflight.set(digest, run);
+    }
+    const ok = await run;
     if (ok && stored) this.cache.add(digest);
     return ok && stored !== undefined;
   }

@@ -104,4 +104,16 @@ describe('security: passwords', function () {
     assert.deepEqual(outcomes.slice(0, 4), [false, false, false, false]);
     for (const o of outcomes.slice(4)) assert.ok(isSbError(o, 'SB_ERR_RATE_LIMITED') && o.status === 429);
   });
+
+  it('concurrent first logins with the same credentials share one scrypt run', async () => {
+    const v = new PasswordVerifier({ limiter: { concurrency: 1, maxQueued: 3 } });
+    const stored = await v.hash('right');
+    // 20 cold connections at once: without sharing, 16 of them would overflow the queue with 429.
+    const logins = Array.from({ length: 20 }, () => v.verify('bob', 'right', stored));
+    assert.equal(v.limiter.active + v.limiter.queued, 1, 'one scrypt run for all twenty');
+    assert.deepEqual(await Promise.all(logins), Array.from({ length: 20 }, () => true));
+    // A wrong password during that is not swept along with the right one.
+    const [ok, bad] = await Promise.all([v.verify('carol', 'x1', stored), v.verify('carol', 'x2', stored)]);
+    assert.deepEqual([ok, bad], [false, false]);
+  });
 });
