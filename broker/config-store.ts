@@ -53,7 +53,7 @@ export class KvConfigStore implements ConfigStore {
         throw toBackboneError(e);
       }
     }
-    const store = new KvConfigStore(kv, js, bucket, log.child({ component: 'broker', part: 'config' }), timeoutMs);
+    const store = new KvConfigStore(kv, js, bucket, log.child({ part: 'config' }), timeoutMs);
     // Everything written before the watch started is at or below the stream's last sequence.
     const last = (await jsm.streams.info(`KV_${bucket}`)).state.last_seq;
     await store.start(last);

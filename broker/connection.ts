@@ -40,7 +40,7 @@ export async function openConnection(config: ProcessConfig, logger: Logger): Pro
   } catch (e) {
     throw errors.backboneUnavailable(e);
   }
-  return new NatsConnectionState(nc, logger.child({ component: 'broker', part: 'connection' }));
+  return new NatsConnectionState(nc, logger.child({ part: 'connection' }));
 }
 
 class NatsConnectionState implements Connection {
