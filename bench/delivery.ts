@@ -1,7 +1,7 @@
 /**
  * Subscription delivery: pre-fill N messages on a topic, then drain them twice — through the REST API
- * (long-poll pull of max=100, then an HTTP ack of the batch) and through a raw JetStream pull consumer
- * (`consume()` + `msg.ack()`) on the same stream — and report msgs/s for both.
+ * (long-poll pulls of `batch`, each followed by an HTTP ack of that batch) and through a raw JetStream
+ * pull consumer (`consume()` with the same batch, + `msg.ack()`) on the same stream — and report msgs/s.
  */
 import { randomBytes } from 'node:crypto';
 import http from 'node:http';
@@ -57,10 +57,11 @@ export interface RestTarget {
 /**
  * Drains `count` messages of a REST subscription the way a throughput-minded HTTP consumer would:
  * `loops` concurrent pull loops (default 2, like the raw consumer's prefetch keeping the server busy
- * while it processes) over keep-alive `node:http` connections; each loop pulls max=100, then acks
- * that batch and waits for the answer. The clock stops after the last ack was answered.
+ * while it processes) over keep-alive `node:http` connections; each loop pulls `batch` messages (the
+ * same batch the raw consumer is given), then acks that batch and waits for the answer. The clock
+ * stops after the last ack was answered.
  */
-export async function drainRest(target: RestTarget, subscription: string, count: number, loops = 2): Promise<DrainFigures> {
+export async function drainRest(target: RestTarget, subscription: string, count: number, batch: number, loops = 2): Promise<DrainFigures> {
   const url = new URL(target.baseUrl);
   const agent = new http.Agent({ keepAlive: true, maxSockets: loops });
   const call = (method: string, path: string, body?: string): Promise<string> => new Promise((resolve, reject) => {
@@ -80,7 +81,7 @@ export async function drainRest(target: RestTarget, subscription: string, count:
   try {
     await Promise.all(Array.from({ length: loops }, async () => {
       while (got < count) {
-        const { messages } = JSON.parse(await call('GET', `${base}/messages?max=100&waitMs=1000`)) as { messages: Array<{ ackToken: string }> };
+        const { messages } = JSON.parse(await call('GET', `${base}/messages?max=${batch}&waitMs=1000`)) as { messages: Array<{ ackToken: string }> };
         if (messages.length === 0) {
           if (got >= count) break; // the other loop took the last batch while this one waited
           throw new Error(`REST drain stalled at ${got}/${count}`);
@@ -93,11 +94,11 @@ export async function drainRest(target: RestTarget, subscription: string, count:
     agent.destroy();
   }
   const seconds = (performance.now() - t0) / 1000;
-  return { name: `REST pull(max=100) + ack, ${loops} loops`, messages: got, seconds, msgsPerSec: got / seconds };
+  return { name: `REST pull(max=${batch}) + ack, ${loops} loops`, messages: got, seconds, msgsPerSec: got / seconds };
 }
 
-/** Drains `count` messages with a raw durable JetStream pull consumer: consume() + msg.ack(). */
-export async function drainRaw(nc: NatsConnection, topic: string, count: number): Promise<DrainFigures> {
+/** Drains `count` messages with a raw durable JetStream pull consumer: consume({max_messages: batch}) + msg.ack(). */
+export async function drainRaw(nc: NatsConnection, topic: string, count: number, batch: number): Promise<DrainFigures> {
   const subject = topicSubject(topic);
   const jsm = await jetstreamManager(nc);
   const stream = await jsm.streams.find(subject);
@@ -106,7 +107,7 @@ export async function drainRaw(nc: NatsConnection, topic: string, count: number)
   try {
     const consumer = await jetstream(nc).consumers.get(stream, name);
     const t0 = performance.now();
-    const iter = await consumer.consume();
+    const iter = await consumer.consume({ max_messages: batch });
     let got = 0;
     for await (const m of iter) {
       m.ack();
@@ -115,7 +116,7 @@ export async function drainRaw(nc: NatsConnection, topic: string, count: number)
     // Count the run as finished once the server has the acks, like the REST side whose ack call returns after it.
     await nc.flush();
     const seconds = (performance.now() - t0) / 1000;
-    return { name: 'raw JetStream consume() + ack', messages: got, seconds, msgsPerSec: got / seconds };
+    return { name: `raw JetStream consume(max_messages=${batch}) + ack`, messages: got, seconds, msgsPerSec: got / seconds };
   } finally {
     await jsm.consumers.delete(stream, name).catch(() => undefined);
   }

@@ -25,6 +25,8 @@ const DURATION = Number(process.env['BENCH_DURATION'] ?? '10');
 const ROUNDS = Number(process.env['BENCH_ROUNDS'] ?? '3');
 const CONNECTIONS = 64;
 const MESSAGES = Number(process.env['BENCH_MESSAGES'] ?? '50000');
+// One batch size for both readers: the REST API's default cap on ?max= (config.http.maxPullMessages).
+const BATCH = 256;
 // File storage for every topic: what a user gets by default, for the gateway and the baseline alike.
 const STORAGE = 'file' as const;
 const body = kibJson();
@@ -86,8 +88,8 @@ async function benchDelivery(rawFirst: boolean, messages = MESSAGES): Promise<Dr
   await prefill(nc, topicSubject(topic), Buffer.from(body), messages);
   const sub = `benchsub${randomBytes(3).toString('hex')}`;
   await admin.createSubscription({ name: sub, topic, deliver: 'all' });
-  const rest = async (): Promise<DrainFigures> => drainRest({ baseUrl: dev.url, authorization: dev.authorization }, sub, messages);
-  const raw = async (): Promise<DrainFigures> => drainRaw(nc, topic, messages);
+  const rest = async (): Promise<DrainFigures> => drainRest({ baseUrl: dev.url, authorization: dev.authorization }, sub, messages, BATCH);
+  const raw = async (): Promise<DrainFigures> => drainRaw(nc, topic, messages, BATCH);
   console.error(`bench: draining ${rawFirst ? 'raw, then REST' : 'REST, then raw'} …`);
   if (rawFirst) {
     const r = await raw();

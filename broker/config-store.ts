@@ -8,11 +8,10 @@ import { Kvm, type KV, type KvWatchEntry } from '@nats-io/kv';
 import type { Logger } from './log.js';
 import type { ConfigChange, ConfigStore } from './types.js';
 import { errors, SbError } from './errors.js';
-import { jsErrCode, toBackboneError } from './topics.js';
+import { JS_ERR, jsErrCode, toBackboneError } from './js-errors.js';
 
 const HISTORY = 5;
 const KEY_RE = /^[-/_=.a-zA-Z0-9]+$/;
-const JS_WRONG_LAST_SEQ = 10071;
 
 interface Waiter {
   revision: number;
@@ -81,7 +80,7 @@ export class KvConfigStore implements ConfigStore {
     try {
       return this.wrote(await this.guard(() => this.kv.create(key, JSON.stringify(value))));
     } catch (e) {
-      if (jsErrCode(e) === JS_WRONG_LAST_SEQ) throw new SbError('SB_ERR_VALIDATION', `${key} exists`, { cause: e, data: { exists: true, key } });
+      if (jsErrCode(e) === JS_ERR.wrongLastSequence) throw new SbError('SB_ERR_VALIDATION', `${key} exists`, { cause: e, data: { exists: true, key } });
       throw toBackboneError(e);
     }
   }

@@ -8,11 +8,10 @@ import type { Logger } from './log.js';
 import type { PullSource } from './puller.js';
 import type { StreamTopicManager } from './topics.js';
 import { consumerConfig, consumerName, type SubscriptionRecord } from './subscription-record.js';
-import { jsErrCode, toBackboneError, topicOfStream, topicStreamName } from './topics.js';
+import { JS_ERR, jsErrCode, toBackboneError } from './js-errors.js';
+import { topicOfStream, topicStreamName } from './topics.js';
 import { topicMatches } from './subjects.js';
 
-const JS_CONSUMER_NOT_FOUND = 10014;
-const JS_STREAM_NOT_FOUND = 10059;
 // Reconcile from `pull` at most this often per subscription: listing streams is an API call.
 const RECONCILE_EVERY_MS = 1000;
 
@@ -82,7 +81,7 @@ export class ConsumerSet {
       if (topic !== undefined) this.topicOf.set(stream, topic);
       return topic;
     } catch (e) {
-      if (jsErrCode(e) === JS_STREAM_NOT_FOUND) return undefined;
+      if (jsErrCode(e) === JS_ERR.streamNotFound) return undefined;
       throw toBackboneError(e);
     }
   }
@@ -100,7 +99,7 @@ export class ConsumerSet {
         await this.jsm.consumers.delete(stream, consumerName(name));
       } catch (e) {
         const code = jsErrCode(e);
-        if (code !== JS_CONSUMER_NOT_FOUND && code !== JS_STREAM_NOT_FOUND) throw toBackboneError(e);
+        if (code !== JS_ERR.consumerNotFound && code !== JS_ERR.streamNotFound) throw toBackboneError(e);
       }
     }
   }
@@ -116,7 +115,7 @@ export class ConsumerSet {
         out.redelivered += ci.num_redelivered;
         out.topics.push(s.topic);
       } catch (e) {
-        if (jsErrCode(e) !== JS_CONSUMER_NOT_FOUND && jsErrCode(e) !== JS_STREAM_NOT_FOUND) throw toBackboneError(e);
+        if (jsErrCode(e) !== JS_ERR.consumerNotFound && jsErrCode(e) !== JS_ERR.streamNotFound) throw toBackboneError(e);
       }
     }
     out.topics.sort();
@@ -130,15 +129,15 @@ export class ConsumerSet {
       return true;
     } catch (e) {
       const code = jsErrCode(e);
-      if (code === JS_STREAM_NOT_FOUND) return false;
-      if (code !== JS_CONSUMER_NOT_FOUND) throw toBackboneError(e);
+      if (code === JS_ERR.streamNotFound) return false;
+      if (code !== JS_ERR.consumerNotFound) throw toBackboneError(e);
     }
     try {
       await this.jsm.consumers.add(stream, consumerConfig(rec, initial));
       this.log.debug({ subscription: rec.name, stream, initial }, 'consumer created');
       return true;
     } catch (e) {
-      if (jsErrCode(e) === JS_STREAM_NOT_FOUND) return false;
+      if (jsErrCode(e) === JS_ERR.streamNotFound) return false;
       throw toBackboneError(e);
     }
   }

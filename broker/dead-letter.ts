@@ -16,15 +16,13 @@ import { parseAckSubject, type AckSubject } from './ack-token.js';
 import type { SubscriptionRecord } from './subscription-record.js';
 import { isSbError } from './errors.js';
 import { topicSubject } from './subjects.js';
-import { jsErrCode, toBackboneError } from './topics.js';
+import { JS_ERR, jsErrCode, toBackboneError } from './js-errors.js';
 
 /** Header carrying the reason string a client gave to `term` (dead-letter copies only). */
 export const DLQ_TERM_REASON_HEADER = 'Sb-Dlq-Term-Reason';
 const ADVISORY = '$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.*.*';
 // Past the server's ack wait, so the server has surely given up on the delivery too.
 const TIMER_MARGIN_MS = 200;
-const JS_CONSUMER_NOT_FOUND = 10014;
-const JS_STREAM_NOT_FOUND = 10059;
 
 /** One delivery to dead-letter. */
 export interface DeadLetterJob {
@@ -88,7 +86,7 @@ export class DeadLetters {
         floor = (await this.jsm.consumers.info(job.ack.stream, consumer)).ack_floor.stream_seq;
       } catch (e) {
         // Consumer or stream deleted: nothing left to dead-letter. Other failures: try the copy anyway.
-        if (jsErrCode(e) === JS_CONSUMER_NOT_FOUND || jsErrCode(e) === JS_STREAM_NOT_FOUND) return;
+        if (jsErrCode(e) === JS_ERR.consumerNotFound || jsErrCode(e) === JS_ERR.streamNotFound) return;
       }
       if (floor >= job.ack.streamSeq) return;
     }

@@ -90,6 +90,10 @@ export class JsSubscriptionManager implements SubscriptionManager {
     return this.describe(this.record(name));
   }
 
+  filterOf(name: string): string {
+    return this.record(name).topic;
+  }
+
   async pull(name: string, opts: { max: number; waitMs: number }): Promise<DeliveredMessage[]> {
     const rec = this.record(name);
     if (this.closed) throw new SbError('SB_ERR_SHUTTING_DOWN', 'the broker is closing');

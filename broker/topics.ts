@@ -6,17 +6,15 @@ import { createHash } from 'node:crypto';
 import type { JetStreamManager, StreamConfig, StreamInfo } from '@nats-io/jetstream';
 import type { TopicInfo, TopicSpec, TopicUpdate } from '../schemas/topic.js';
 import type { TopicManager } from './types.js';
-import { errors, SbError } from './errors.js';
+import { errors } from './errors.js';
 import { SUBJECT_PREFIX, topicMatches, topicSubject, validateTopicFilter, validateTopicName } from './subjects.js';
+import { JS_ERR, jsErrCode, toBackboneError } from './js-errors.js';
 
 /** Every topic stream's name starts with this. */
 export const TOPIC_STREAM_PREFIX = 'SBT_';
 const DEFAULT_DEDUP_MS = 120_000;
 const MS = 1_000_000; // nanoseconds per millisecond
 const TOPIC_SUBJECT_PREFIX = `${SUBJECT_PREFIX}.topic.`;
-const JS_STREAM_NOT_FOUND = 10059;
-const JS_STREAM_NAME_IN_USE = 10058;
-const JS_SUBJECTS_OVERLAP = 10065;
 
 /** The stream of topic `name`: deterministic, unique (hash), and legal (no dots). */
 export function topicStreamName(name: string): string {
@@ -29,12 +27,6 @@ export function topicOfStream(si: { config: { name: string; subjects?: string[] 
   const subject = si.config.subjects?.[0];
   if (!si.config.name.startsWith(TOPIC_STREAM_PREFIX) || !subject?.startsWith(TOPIC_SUBJECT_PREFIX)) return undefined;
   return subject.slice(TOPIC_SUBJECT_PREFIX.length);
-}
-
-/** The JetStream API error code of `e`, if it is one. */
-export function jsErrCode(e: unknown): number | undefined {
-  const api = (e as { apiError?: () => { err_code?: number } }).apiError;
-  return typeof api === 'function' ? api.call(e).err_code : undefined;
 }
 
 function retentionConfig(spec: TopicUpdate): Partial<StreamConfig> {
@@ -97,7 +89,7 @@ export class StreamTopicManager implements TopicManager {
       si = await this.jsm.streams.add(cfg);
     } catch (e) {
       const code = jsErrCode(e);
-      if (code === JS_STREAM_NAME_IN_USE || code === JS_SUBJECTS_OVERLAP) throw errors.topicExists(spec.name);
+      if (code === JS_ERR.streamNameInUse || code === JS_ERR.subjectsOverlap) throw errors.topicExists(spec.name);
       throw toBackboneError(e);
     }
     await this.onCreated(spec.name);
@@ -125,7 +117,7 @@ export class StreamTopicManager implements TopicManager {
     try {
       await this.jsm.streams.delete(topicStreamName(name));
     } catch (e) {
-      if (jsErrCode(e) === JS_STREAM_NOT_FOUND) throw errors.topicNotFound(name);
+      if (jsErrCode(e) === JS_ERR.streamNotFound) throw errors.topicNotFound(name);
       throw toBackboneError(e);
     }
   }
@@ -165,19 +157,9 @@ export class StreamTopicManager implements TopicManager {
     try {
       return await this.jsm.streams.info(stream);
     } catch (e) {
-      if (jsErrCode(e) === JS_STREAM_NOT_FOUND) return undefined;
+      if (jsErrCode(e) === JS_ERR.streamNotFound) return undefined;
       throw toBackboneError(e);
     }
   }
 }
 
-/** Keeps SbErrors; timeouts and connection failures become SB_ERR_BACKBONE_UNAVAILABLE; the rest internal. */
-export function toBackboneError(e: unknown): SbError {
-  if (e instanceof SbError) return e;
-  const name = (e as { name?: string }).name ?? '';
-  const msg = e instanceof Error ? e.message : '';
-  if (/Timeout|Connection|NoResponders|closed/i.test(name) || /timeout|no responders|disconnect|closed/i.test(msg)) {
-    return errors.backboneUnavailable(e);
-  }
-  return errors.internal(e);
-}

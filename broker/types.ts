@@ -69,6 +69,8 @@ export interface SubscriptionManager {
   delete(name: string): Promise<void>;
   list(): Promise<SubscriptionInfo[]>;
   info(name: string): Promise<SubscriptionInfo>;
+  /** The subscription's topic filter, from the config cache (no I/O: for per-request ACL checks). */
+  filterOf(name: string): string;
   /** Long-poll: resolves as soon as at least one message is there, or after `waitMs` with none. */
   pull(name: string, opts: { max: number; waitMs: number }): Promise<DeliveredMessage[]>;
   ack(name: string, tokens: string[]): Promise<SettleResult[]>;

@@ -29,11 +29,11 @@ export function subscriptionRoutes(deps: GatewayDeps): FastifyPluginAsyncTypebox
     waitMs: Type.Integer({ minimum: 0, maximum: config.http.maxPullWaitMs, default: 0 }),
   }, { additionalProperties: false });
 
-  /** Admins may touch any subscription; others need `subscribe` on its filter (one lookup). */
+  /** Admins may touch any subscription; others need `subscribe` on its filter (a cache lookup, no I/O). */
   async function assertOwn(req: FastifyRequest, name: string): Promise<void> {
     const p = principalOf(req);
     if (security.can(p, 'manage')) return;
-    security.assert(p, 'subscribe', (await subs.info(name)).topic);
+    security.assert(p, 'subscribe', subs.filterOf(name));
   }
 
   return async (app) => {
