@@ -154,7 +154,9 @@ export class Publisher {
 export function envelopeHeaders(req: PublishRequest, id: string): MsgHdrs {
   const h = natsHeaders();
   h.set(HEADERS.msgId, id);
-  if (req.idempotencyKey !== undefined) h.set(HEADERS.natsMsgId, req.idempotencyKey);
+  // Keys are scoped to the publisher: one principal cannot make another's message a "duplicate".
+  // Principal names are [A-Za-z0-9_-], so '/' cannot be forged into one.
+  if (req.idempotencyKey !== undefined) h.set(HEADERS.natsMsgId, req.publisher === undefined ? req.idempotencyKey : `${req.publisher}/${req.idempotencyKey}`);
   if (req.contentType !== undefined) h.set(HEADERS.contentType, req.contentType);
   if (req.correlationId !== undefined) h.set(HEADERS.correlationId, req.correlationId);
   if (req.replyTo !== undefined) h.set(HEADERS.replyTo, req.replyTo);

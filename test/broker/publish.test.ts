@@ -34,6 +34,17 @@ describe('broker publish', () => {
     assert.equal(await counter(tb.metrics, 'sb_publishes_total', { topic, outcome: 'stored' }), 2);
   });
 
+  it('scopes idempotency keys to the publisher: the same key from another principal is a new message', async () => {
+    const topic = `${root}.dedup-scope`;
+    await tb.broker.topics.create({ name: topic });
+    const alice = await tb.broker.publish({ topic, data: Buffer.from('a'), idempotencyKey: 'order-1', publisher: 'alice' });
+    const bob = await tb.broker.publish({ topic, data: Buffer.from('b'), idempotencyKey: 'order-1', publisher: 'bob' });
+    const aliceAgain = await tb.broker.publish({ topic, data: Buffer.from('a'), idempotencyKey: 'order-1', publisher: 'alice' });
+    assert.deepEqual([alice.duplicate, bob.duplicate, aliceAgain.duplicate], [false, false, true]);
+    assert.equal(aliceAgain.seq, alice.seq);
+    assert.equal((await tb.broker.topics.info(topic)).messages, 2);
+  });
+
   it('stores the body byte for byte and the envelope as headers', async () => {
     const topic = `${root}.bin`;
     await tb.broker.topics.create({ name: topic });
