@@ -19,7 +19,6 @@ import { topicSubject } from './subjects.js';
 import { JS_ERR, jsErrCode, toBackboneError } from './js-errors.js';
 
 /** Header carrying the reason string a client gave to `term` (dead-letter copies only). */
-export const DLQ_TERM_REASON_HEADER = 'Sb-Dlq-Term-Reason';
 const ADVISORY = '$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.*.*';
 // Past the server's ack wait, so the server has surely given up on the delivery too.
 const TIMER_MARGIN_MS = 200;
@@ -144,7 +143,7 @@ export class DeadLetters {
     h.set(HEADERS.dlqTopic, job.topic);
     h.set(HEADERS.dlqSeq, String(job.ack.streamSeq));
     h.set(HEADERS.dlqSubscription, job.rec.name);
-    if (job.termReason) h.set(DLQ_TERM_REASON_HEADER, job.termReason.slice(0, 1024));
+    if (job.termReason) h.set(HEADERS.dlqTermReason, job.termReason.slice(0, 1024));
     // Same id from the timer path and the advisory path (any replica): JetStream keeps one copy.
     h.set(HEADERS.natsMsgId, `dlq:${job.ack.stream}:${job.ack.streamSeq}`);
     const subject = topicSubject(dlqTopic);

@@ -4,7 +4,6 @@ export { createMetrics, type Metrics } from './metrics.js';
 export { SUBJECT_PREFIX, topicSubject, validateTopicName, validateTopicFilter, topicMatches, filterCovers } from './subjects.js';
 export { createBroker, type BrokerOptions } from './broker.js';
 export { topicStreamName, TOPIC_STREAM_PREFIX } from './topics.js';
-export { DLQ_TERM_REASON_HEADER } from './dead-letter.js';
 export { SUBSCRIPTION_DEFAULTS, MIN_NAK_DELAY_MS, nakDelayMs, type SubscriptionRecord } from './subscription-record.js';
 export type {
   Broker, BackboneStatus, PublishRequest, DeliveredMessage, SettleResult, TopicManager, SubscriptionManager, ConfigStore, ConfigChange,

@@ -17,6 +17,8 @@ export const HEADERS = {
   dlqTopic: 'Sb-Dlq-Topic',
   dlqSeq: 'Sb-Dlq-Seq',
   dlqSubscription: 'Sb-Dlq-Subscription',
+  /** The reason string a client gave with `term`. */
+  dlqTermReason: 'Sb-Dlq-Term-Reason',
 } as const;
 
 /** The result of one publish: sent to the client only after JetStream stored the message. */

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
-import { DLQ_TERM_REASON_HEADER, type DeliveredMessage } from '../../broker/index.js';
+import type { DeliveredMessage } from '../../broker/index.js';
+import { HEADERS } from '../../schemas/index.js';
 import { cleanup, counter, startBroker, uniq, until, type TestBroker } from './helpers.js';
 
 describe('broker dead letters', () => {
@@ -49,7 +50,7 @@ describe('broker dead letters', () => {
     assert.equal(d.headers['Sb-Correlation-Id'], 'corr-7');
     assert.equal(d.contentType, 'application/x-bin');
     assert.equal(d.headers['Sb-Dlq-Reason'], 'terminated');
-    assert.equal(d.headers[DLQ_TERM_REASON_HEADER], 'poison input');
+    assert.equal(d.headers[HEADERS.dlqTermReason], 'poison input');
     assert.equal(d.headers['Sb-Dlq-Topic'], topic);
     assert.equal(d.headers['Sb-Dlq-Seq'], String(pub.seq));
     assert.equal(d.headers['Sb-Dlq-Subscription'], name);
