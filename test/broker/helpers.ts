@@ -32,6 +32,36 @@ export async function startBroker(opts: { url?: string; bucket: string; publishT
   return { broker: await createBroker({ config, logger, metrics }), metrics };
 }
 
+/** A suite's share of the shared NATS: a unique topic root, a private config bucket, a broker on it. */
+export interface SharedBrokerSuite {
+  readonly root: string;
+  readonly bucket: string;
+  /** The broker, available from the suite's `before` hook on. */
+  readonly tb: TestBroker;
+}
+
+/** Registers before/after hooks that start a broker on a private bucket and remove the suite's topics and bucket afterwards. */
+export function sharedBrokerSuite(prefix: string): SharedBrokerSuite {
+  const root = uniq(prefix);
+  const bucket = uniq('sbtest_cfg_');
+  let tb: TestBroker | undefined;
+  before(async () => {
+    tb = await startBroker({ bucket });
+  });
+  after(async () => {
+    await tb?.broker.close();
+    await cleanup({ root, bucket });
+  });
+  return {
+    root,
+    bucket,
+    get tb(): TestBroker {
+      if (!tb) throw new Error('the suite broker is started in before(); use it inside hooks and tests');
+      return tb;
+    },
+  };
+}
+
 /** Polls `cond` every 25 ms until it returns a truthy value (for conditions without an event); throws after `timeoutMs`. */
 export async function until<T>(cond: () => Promise<T> | T, timeoutMs = 5000, what = 'condition'): Promise<NonNullable<T>> {
   const end = Date.now() + timeoutMs;

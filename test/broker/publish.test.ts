@@ -3,53 +3,44 @@ import { connect } from '@nats-io/transport-node';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { isSbError, SbError, topicStreamName } from '../../broker/index.js';
 import { SHARED_NATS_URL } from '../support/nats-server.js';
-import { cleanup, counter, startBroker, uniq, type TestBroker } from './helpers.js';
+import { counter, sharedBrokerSuite } from './helpers.js';
 
 describe('broker publish', () => {
-  const root = uniq('bp');
-  const bucket = uniq('sbtest_cfg_');
-  let tb: TestBroker;
-
-  before(async () => {
-    tb = await startBroker({ bucket });
-  });
-  after(async () => {
-    await tb?.broker.close();
-    await cleanup({ root, bucket });
-  });
+  const suite = sharedBrokerSuite('bp');
+  const { root } = suite;
 
   it('stores a message once per idempotency key and returns the original id on duplicates', async () => {
     const topic = `${root}.dedup`;
-    await tb.broker.topics.create({ name: topic });
-    const first = await tb.broker.publish({ topic, data: Buffer.from('one'), idempotencyKey: 'k-1' });
-    const again = await tb.broker.publish({ topic, data: Buffer.from('one'), idempotencyKey: 'k-1' });
+    await suite.tb.broker.topics.create({ name: topic });
+    const first = await suite.tb.broker.publish({ topic, data: Buffer.from('one'), idempotencyKey: 'k-1' });
+    const again = await suite.tb.broker.publish({ topic, data: Buffer.from('one'), idempotencyKey: 'k-1' });
     assert.equal(first.duplicate, false);
     assert.equal(again.duplicate, true);
     assert.equal(again.id, first.id, 'a duplicate reports the stored message id');
     assert.equal(again.seq, first.seq);
-    const other = await tb.broker.publish({ topic, data: Buffer.from('two'), idempotencyKey: 'k-2' });
+    const other = await suite.tb.broker.publish({ topic, data: Buffer.from('two'), idempotencyKey: 'k-2' });
     assert.notEqual(other.id, first.id);
-    assert.equal((await tb.broker.topics.info(topic)).messages, 2, 'the stream holds one copy per key');
-    assert.equal(await counter(tb.metrics, 'sb_publishes_total', { topic, outcome: 'duplicate' }), 1);
-    assert.equal(await counter(tb.metrics, 'sb_publishes_total', { topic, outcome: 'stored' }), 2);
+    assert.equal((await suite.tb.broker.topics.info(topic)).messages, 2, 'the stream holds one copy per key');
+    assert.equal(await counter(suite.tb.metrics, 'sb_publishes_total', { topic, outcome: 'duplicate' }), 1);
+    assert.equal(await counter(suite.tb.metrics, 'sb_publishes_total', { topic, outcome: 'stored' }), 2);
   });
 
   it('scopes idempotency keys to the publisher: the same key from another principal is a new message', async () => {
     const topic = `${root}.dedup-scope`;
-    await tb.broker.topics.create({ name: topic });
-    const alice = await tb.broker.publish({ topic, data: Buffer.from('a'), idempotencyKey: 'order-1', publisher: 'alice' });
-    const bob = await tb.broker.publish({ topic, data: Buffer.from('b'), idempotencyKey: 'order-1', publisher: 'bob' });
-    const aliceAgain = await tb.broker.publish({ topic, data: Buffer.from('a'), idempotencyKey: 'order-1', publisher: 'alice' });
+    await suite.tb.broker.topics.create({ name: topic });
+    const alice = await suite.tb.broker.publish({ topic, data: Buffer.from('a'), idempotencyKey: 'order-1', publisher: 'alice' });
+    const bob = await suite.tb.broker.publish({ topic, data: Buffer.from('b'), idempotencyKey: 'order-1', publisher: 'bob' });
+    const aliceAgain = await suite.tb.broker.publish({ topic, data: Buffer.from('a'), idempotencyKey: 'order-1', publisher: 'alice' });
     assert.deepEqual([alice.duplicate, bob.duplicate, aliceAgain.duplicate], [false, false, true]);
     assert.equal(aliceAgain.seq, alice.seq);
-    assert.equal((await tb.broker.topics.info(topic)).messages, 2);
+    assert.equal((await suite.tb.broker.topics.info(topic)).messages, 2);
   });
 
   it('stores the body byte for byte and the envelope as headers', async () => {
     const topic = `${root}.bin`;
-    await tb.broker.topics.create({ name: topic });
+    await suite.tb.broker.topics.create({ name: topic });
     const all = Uint8Array.from({ length: 256 }, (_, i) => i);
-    const r = await tb.broker.publish({
+    const r = await suite.tb.broker.publish({
       topic, data: all, contentType: 'application/x-test', correlationId: 'c-1', replyTo: 'r.x', priority: 7,
       expiresAt: '2030-01-01T00:00:00Z', publisher: 'alice', traceparent: '00-abc-def-01',
     });
@@ -73,20 +64,20 @@ describe('broker publish', () => {
   });
 
   it('rejects a publish to a missing topic with SB_ERR_TOPIC_NOT_FOUND', async () => {
-    await assert.rejects(tb.broker.publish({ topic: `${root}.nope`, data: new Uint8Array(0) }), (e) => isSbError(e, 'SB_ERR_TOPIC_NOT_FOUND') && e.status === 404);
-    await assert.rejects(tb.broker.publish({ topic: `${root}.x`, data: new Uint8Array(0), priority: 12 }), (e) => isSbError(e, 'SB_ERR_VALIDATION'));
+    await assert.rejects(suite.tb.broker.publish({ topic: `${root}.nope`, data: new Uint8Array(0) }), (e) => isSbError(e, 'SB_ERR_TOPIC_NOT_FOUND') && e.status === 404);
+    await assert.rejects(suite.tb.broker.publish({ topic: `${root}.x`, data: new Uint8Array(0), priority: 12 }), (e) => isSbError(e, 'SB_ERR_VALIDATION'));
   });
 
   it('publishes a batch concurrently with one outcome per message, in order', async () => {
     const topic = `${root}.batch`;
-    await tb.broker.topics.create({ name: topic });
+    await suite.tb.broker.topics.create({ name: topic });
     const reqs = Array.from({ length: 200 }, (_, i) => ({ topic: i === 50 ? `${root}.absent` : topic, data: Buffer.from(String(i)) }));
-    const out = await tb.broker.publishBatch(reqs);
+    const out = await suite.tb.broker.publishBatch(reqs);
     assert.equal(out.length, 200);
     const bad = out[50];
     assert.ok(bad instanceof SbError && bad.code === 'SB_ERR_TOPIC_NOT_FOUND');
     const seqs = out.filter((o) => !(o instanceof SbError)).map((o) => (o as { seq: number }).seq);
     assert.equal(new Set(seqs).size, 199);
-    assert.equal((await tb.broker.topics.info(topic)).messages, 199);
+    assert.equal((await suite.tb.broker.topics.info(topic)).messages, 199);
   });
 });
