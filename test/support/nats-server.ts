@@ -90,3 +90,55 @@ export class NatsServer {
     await rm(this.storeDir, { recursive: true, force: true });
   }
 }
+
+/** Several nats-servers in one JetStream cluster on loopback, for failover tests (DESIGN.md, "deploy-ha"). */
+export class NatsCluster {
+  private constructor(readonly nodes: Array<{ name: string; port: number; clusterPort: number; storeDir: string; proc?: ChildProcess }>) {}
+
+  /** Client URLs of every node, for a connection that fails over. */
+  get urls(): string {
+    return this.nodes.map((n) => `nats://127.0.0.1:${n.port}`).join(',');
+  }
+
+  /** Starts `size` nodes (default 3) routed to each other; resolves when each accepts connections. */
+  static async start(size = 3): Promise<NatsCluster> {
+    const nodes = [];
+    for (let i = 0; i < size; i++) {
+      nodes.push({ name: `sbt-n${i}`, port: await freePort(), clusterPort: await freePort(), storeDir: await mkdtemp(join(tmpdir(), 'sb-natsc-')) });
+    }
+    const cluster = new NatsCluster(nodes);
+    for (const n of nodes) cluster.spawn(n.name);
+    for (const n of nodes) await waitForPort(n.port);
+    return cluster;
+  }
+
+  /** (Re)starts node `name` with its port and store. */
+  spawn(name: string): void {
+    const n = this.node(name);
+    const routes = this.nodes.filter((o) => o !== n).map((o) => `nats://127.0.0.1:${o.clusterPort}`).join(',');
+    const bin = process.env['SB_NATS_SERVER_BIN'] ?? 'nats-server';
+    n.proc = spawn(bin, ['-n', n.name, '-a', '127.0.0.1', '-p', String(n.port), '-js', '-sd', n.storeDir,
+      '--cluster_name', 'sbtest', '--cluster', `nats://127.0.0.1:${n.clusterPort}`, '--routes', routes], { stdio: 'ignore' });
+  }
+
+  /** SIGKILLs node `name` and waits for it to exit. */
+  async kill(name: string): Promise<void> {
+    const p = this.node(name).proc;
+    if (!p || p.exitCode !== null || p.signalCode !== null) return;
+    const exited = once(p, 'exit');
+    p.kill('SIGKILL');
+    await exited;
+  }
+
+  /** Kills every node and removes the stores. */
+  async dispose(): Promise<void> {
+    for (const n of this.nodes) await this.kill(n.name);
+    for (const n of this.nodes) await rm(n.storeDir, { recursive: true, force: true });
+  }
+
+  private node(name: string) {
+    const n = this.nodes.find((x) => x.name === name);
+    if (!n) throw new Error(`no node ${name}`);
+    return n;
+  }
+}
