@@ -62,16 +62,7 @@ export function sharedBrokerSuite(prefix: string): SharedBrokerSuite {
   };
 }
 
-/** Polls `cond` every 25 ms until it returns a truthy value (for conditions without an event); throws after `timeoutMs`. */
-export async function until<T>(cond: () => Promise<T> | T, timeoutMs = 5000, what = 'condition'): Promise<NonNullable<T>> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await cond();
-    if (v) return v as NonNullable<T>;
-    if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
+export { until } from '../support/poll.js';
 
 /** Deletes every topic stream under `root.` and the config bucket's stream. */
 export async function cleanup(opts: { url?: string; root?: string; bucket?: string }): Promise<void> {

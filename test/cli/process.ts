@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { freePort } from '../support/nats-server.js';
+import { until } from '../support/poll.js';
 
 /** Absolute path of the CLI entrypoint. */
 export const CLI_MAIN = fileURLToPath(new URL('../../cli/main.ts', import.meta.url));
@@ -22,15 +23,9 @@ function childEnv(env: Record<string, string>): NodeJS.ProcessEnv {
   return { ...base, ...env };
 }
 
-/** Bounded poll for a condition that has no event to await. */
+/** Bounded poll for a condition that has no event to await; a throwing `fn` counts as "not yet". */
 export async function pollUntil<T>(fn: () => Promise<T | undefined | false>, timeoutMs = 10_000, what = 'condition'): Promise<T> {
-  const until = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn().catch(() => undefined);
-    if (v !== undefined && v !== false) return v;
-    if (Date.now() > until) throw new Error(`${what} not met within ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
+  return until(() => fn().catch(() => undefined), timeoutMs, what) as Promise<T>;
 }
 
 /** A running CLI process with its output so far. */

@@ -3,6 +3,7 @@
  * listening on a free port) per call, plus the conformance harness and small HTTP helpers.
  */
 import { randomBytes } from 'node:crypto';
+import { until } from '../support/poll.js';
 import { connect } from '@nats-io/transport-node';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { createBroker } from '../../broker/index.js';
@@ -47,11 +48,7 @@ export const rand = (): string => randomBytes(4).toString('hex');
 
 /** Polls `fn` until it returns true; only for states no event announces (a watch reaching another replica, readiness). */
 export async function waitUntil(fn: () => Promise<boolean>, timeoutMs = 10_000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!(await fn())) {
-    if (Date.now() > end) throw new Error(`condition not met within ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
+  await until(fn, timeoutMs);
 }
 
 /** A unique config bucket name for one test file. */
