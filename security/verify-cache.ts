@@ -1,8 +1,9 @@
 /**
  * Remembers successful password verifications so that scrypt (tens of ms) runs once per user and
  * password per TTL rather than on every request. Entries are keyed by
- * HMAC-SHA256(processKey, name \0 password \0 storedHash): the clear password is never kept, the key
- * is random per process so a heap dump cannot be used to test guesses offline, and a password change
+ * HMAC-SHA256(processKey, name \0 password \0 storedHash): the clear password is never kept and the
+ * key is random per process, so the digests mean nothing outside it (a full heap dump holds the key
+ * too, and would let guesses be tested at HMAC speed rather than scrypt's), and a password change
  * changes storedHash, so old entries simply stop matching. Failures are never cached.
  */
 import { createHmac, randomBytes } from 'node:crypto';
