@@ -12,7 +12,7 @@ import type { Logger } from './log.js';
 import type { Metrics } from './metrics.js';
 import type { Publisher } from './publisher.js';
 import type { StreamTopicManager } from './topics.js';
-import { parseAckSubject, type AckSubject } from './ack-token.js';
+import type { AckSubject } from './ack-token.js';
 import type { SubscriptionRecord } from './subscription-record.js';
 import { isSbError } from './errors.js';
 import { topicSubject } from './subjects.js';
@@ -64,7 +64,7 @@ export class DeadLetters {
   }
 
   /** Arms the ack-wait timer of a last delivery handed out by this process. */
-  armLastDelivery(job: DeadLetterJob & { ack: { subject: string } }): void {
+  armLastDelivery(job: DeadLetterJob & { ack: AckSubject }): void {
     const key = job.ack.subject;
     if (this.timers.has(key)) return;
     const t = setTimeout(() => {
@@ -77,18 +77,15 @@ export class DeadLetters {
   // An ack on another replica is invisible here, except when it moved the consumer's ack floor past
   // the message: check that (one API call) before copying. An ack above the floor elsewhere can still
   // yield a duplicate dead letter; at-least-once makes that acceptable (docs/backbone.md).
-  private async expired(job: DeadLetterJob & { ack: { subject: string } }): Promise<void> {
-    const consumer = parseAckSubject(job.ack.subject)?.consumer;
-    if (consumer) {
-      let floor = 0;
-      try {
-        floor = (await this.jsm.consumers.info(job.ack.stream, consumer)).ack_floor.stream_seq;
-      } catch (e) {
-        // Consumer or stream deleted: nothing left to dead-letter. Other failures: try the copy anyway.
-        if (jsErrCode(e) === JS_ERR.consumerNotFound || jsErrCode(e) === JS_ERR.streamNotFound) return;
-      }
-      if (floor >= job.ack.streamSeq) return;
+  private async expired(job: DeadLetterJob & { ack: AckSubject }): Promise<void> {
+    let floor = 0;
+    try {
+      floor = (await this.jsm.consumers.info(job.ack.stream, job.ack.consumer)).ack_floor.stream_seq;
+    } catch (e) {
+      // Consumer or stream deleted: nothing left to dead-letter. Other failures: try the copy anyway.
+      if (jsErrCode(e) === JS_ERR.consumerNotFound || jsErrCode(e) === JS_ERR.streamNotFound) return;
     }
+    if (floor >= job.ack.streamSeq) return;
     await this.deadLetter(job);
   }
 

@@ -2,8 +2,7 @@
 import { HEADERS } from '../schemas/message.js';
 import type { DeliveredMessage } from './types.js';
 import type { Pulled } from './puller.js';
-import { encodeAckToken, parseAckSubject, type AckSubject } from './ack-token.js';
-import { errors } from './errors.js';
+import { encodeAckToken, type AckSubject } from './ack-token.js';
 
 const DEFAULT_CONTENT_TYPE = 'application/octet-stream';
 
@@ -15,9 +14,7 @@ export interface Delivery {
 
 /** Builds the delivered message: headers as a plain record, the ack token from the ack subject. */
 export function toDelivered(p: Pulled): Delivery {
-  const { msg, source } = p;
-  const ack = msg.reply ? parseAckSubject(msg.reply) : undefined;
-  if (!ack) throw errors.internal(new Error(`delivery without an ack subject on ${source.stream}`));
+  const { msg, source, ack } = p;
   const headers: Record<string, string> = {};
   // Iterate once: nats.js's headers.get()/has() build and filter a key array on every call.
   if (msg.headers) for (const [k, vs] of msg.headers) if (vs[0] !== undefined) headers[k] = vs[0];

@@ -5,6 +5,7 @@
  * requests that each end with their first message (nothing left half-served on the server).
  */
 import { createInbox, type Msg, type NatsConnection } from '@nats-io/nats-core';
+import { parseAckSubject, type AckSubject } from './ack-token.js';
 
 /** One durable consumer the pull reads from. */
 export interface PullSource {
@@ -17,6 +18,8 @@ export interface PullSource {
 export interface Pulled {
   source: PullSource;
   msg: Msg;
+  /** The message's ack subject, parsed once here for everything downstream. */
+  ack: AckSubject;
 }
 
 /** What one pull learned besides messages: consumers that do not answer (deleted, must be re-created). */
@@ -68,9 +71,10 @@ export function pullOnce(
           if (r && gone) out.missing.push(r.source);
           open.delete(idx);
         } else {
-          const r = requestOf(open, msg);
-          if (!r) return;
-          const p = { source: r[1].source, msg };
+          const ack = msg.reply ? parseAckSubject(msg.reply) : undefined;
+          const r = ack && requestOf(open, ack);
+          if (!ack || !r) return;
+          const p = { source: r[1].source, msg, ack };
           if (resolved) opts.late(p);
           else out.messages.push(p);
           if (--r[1].left <= 0) open.delete(r[0]);
@@ -97,10 +101,8 @@ export function pullOnce(
 }
 
 // A data message arrives on its own subject, not our inbox; its ack subject names stream and consumer.
-function requestOf(open: Map<string, Request>, msg: Msg): [string, Request] | undefined {
-  const t = (msg.reply ?? '').split('.');
-  const o = t.length === 9 ? 2 : 4;
-  for (const e of open) if (e[1].source.stream === t[o] && e[1].source.consumer === t[o + 1]) return e;
+function requestOf(open: Map<string, Request>, ack: AckSubject): [string, Request] | undefined {
+  for (const e of open) if (e[1].source.stream === ack.stream && e[1].source.consumer === ack.consumer) return e;
   return undefined;
 }
 

@@ -9,6 +9,7 @@ import { createServer, connect as tcpConnect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { once } from 'node:events';
+import { until } from './poll.js';
 
 /** The shared backbone for tests that do not need their own. */
 export const SHARED_NATS_URL = process.env['SB_TEST_NATS_URL'] ?? 'nats://127.0.0.1:4222';
@@ -27,18 +28,12 @@ export async function freePort(): Promise<number> {
 
 /** Resolves once something accepts TCP connections on `port`, or rejects after `timeoutMs`. */
 export async function waitForPort(port: number, timeoutMs = 10_000): Promise<void> {
-  const until = Date.now() + timeoutMs;
-  for (;;) {
-    const ok = await new Promise<boolean>((resolve) => {
-      const s = tcpConnect(port, '127.0.0.1');
-      s.once('connect', () => { s.destroy(); resolve(true); });
-      s.once('error', () => resolve(false));
-    });
-    if (ok) return;
-    if (Date.now() > until) throw new Error(`nothing listens on 127.0.0.1:${port} after ${timeoutMs} ms`);
-    // Polling a port has no event to await; 25 ms keeps it cheap.
-    await new Promise((r) => setTimeout(r, 25));
-  }
+  const accepts = (): Promise<boolean> => new Promise<boolean>((resolve) => {
+    const s = tcpConnect(port, '127.0.0.1');
+    s.once('connect', () => { s.destroy(); resolve(true); });
+    s.once('error', () => resolve(false));
+  });
+  await until(accepts, timeoutMs, `something listening on 127.0.0.1:${port}`);
 }
 
 /** A private nats-server that can be stopped, killed and started again on the same port and store. */
