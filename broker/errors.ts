@@ -33,6 +33,14 @@ export const ERROR_CODES = {
   SB_ERR_BACKBONE_UNAVAILABLE: { status: 503, retryable: true, meaning: 'NATS JetStream is not reachable or has no leader; nothing was stored. Retry with the same Idempotency-Key.' },
   SB_ERR_PUBLISH_TIMEOUT: { status: 503, retryable: true, meaning: 'JetStream did not confirm the publish in time; it may or may not be stored. Retry with the same Idempotency-Key.' },
   SB_ERR_SHUTTING_DOWN: { status: 503, retryable: true, meaning: 'This process is draining; send the request to another replica.' },
+  SB_ERR_JOB_NOT_FOUND: { status: 404, retryable: false, meaning: 'No job with that id (never submitted, or its record expired).' },
+  SB_ERR_JOB_TYPE_NOT_FOUND: { status: 404, retryable: false, meaning: 'No worker has ever declared this job type, so nothing would run it.' },
+  SB_ERR_JOB_INVALID_INPUT: { status: 422, retryable: false, meaning: "The job input does not match the handler's input schema, or names something that does not exist; the job is not retried." },
+  SB_ERR_JOB_FAILED: { status: 502, retryable: false, meaning: 'The job ran and failed (a non-retryable handler error, or retries used up); the record has the details.' },
+  SB_ERR_JOB_TIMED_OUT: { status: 504, retryable: false, meaning: 'The job passed its deadline before it could finish; it was stopped.' },
+  SB_ERR_JOB_CANCELLED: { status: 409, retryable: false, meaning: 'The job was cancelled (DELETE /v1/jobs/{id}) before it finished.' },
+  SB_ERR_JOB_PENDING: { status: 504, retryable: true, meaning: 'A synchronous call waited timeoutMs and the job is still queued or running; poll GET /v1/jobs/{id} with the id in the body.' },
+  SB_ERR_SECRETS_UNAVAILABLE: { status: 500, retryable: false, meaning: 'A stored secret cannot be decrypted: SB_MASTER_KEYS is missing, or lacks the key id the secret was sealed with.' },
 } as const satisfies Record<string, { status: number; retryable: boolean; meaning: string }>;
 
 /** A stable error code. */
@@ -109,4 +117,7 @@ export const errors = {
   unauthenticated: (message = 'authentication required') => new SbError('SB_ERR_UNAUTHENTICATED', message),
   forbidden: (message: string) => new SbError('SB_ERR_FORBIDDEN', message),
   internal: (cause: unknown) => new SbError('SB_ERR_INTERNAL', 'internal error', { cause }),
+  jobNotFound: (id: string) => new SbError('SB_ERR_JOB_NOT_FOUND', `job ${id.slice(0, 80)} does not exist`, { data: { id: id.slice(0, 80) } }),
+  jobTypeNotFound: (type: string) => new SbError('SB_ERR_JOB_TYPE_NOT_FOUND', `no worker runs jobs of type ${type.slice(0, 130)}`, { data: { type: type.slice(0, 130) } }),
+  jobInvalidInput: (message: string) => new SbError('SB_ERR_JOB_INVALID_INPUT', message),
 };

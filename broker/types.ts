@@ -6,6 +6,7 @@ import type { TopicInfo, TopicSpec, TopicUpdate } from '../schemas/topic.js';
 import type { SubscriptionInfo, SubscriptionSpec } from '../schemas/subscription.js';
 import type { PublishResult } from '../schemas/message.js';
 import type { SbError } from './errors.js';
+import type { JobRecord, JobResult, WorkerInfo } from '../schemas/job.js';
 
 /** Connection state of the backbone, as a discriminated union (STYLE §11). */
 export type BackboneStatus =
@@ -105,9 +106,56 @@ export interface ConfigStore {
   sync(): Promise<void>;
 }
 
+/** A job to submit. The broker fills id, deadline, attempt and submittedAt. */
+export interface JobSubmit {
+  type: string;
+  input: unknown;
+  /** Set by the gateway from the authenticated principal. */
+  principal: string;
+  /** The job must start and finish within this many ms of submission (default 5 min; status timed_out otherwise). */
+  timeoutMs?: number;
+  /** Same key, same principal and type inside the dedup window → the same job id, stored once. */
+  idempotencyKey?: string;
+}
+
+/** What the jobs stream confirmed. */
+export interface JobAccepted {
+  id: string;
+  /** True when the idempotency key matched a job already stored. */
+  duplicate: boolean;
+}
+
+/**
+ * Jobs on the backbone (DESIGN.md "Jobs", docs/jobs.md). Stream `SB_JOBS` (work-queue retention,
+ * subjects `sb.job.>`), one durable consumer per job type shared by every worker, results in the KV
+ * bucket `sb_results` (TTL), result events on the topic `jobs.results`.
+ */
+export interface JobClient {
+  /** Stores the job; resolves after JetStream stored it. Rejects SB_ERR_VALIDATION on a bad type. */
+  submit(job: JobSubmit): Promise<JobAccepted>;
+  /**
+   * Submits and waits for the final result up to `waitMs`. Resolves `{ accepted, result }`; `result` is
+   * undefined when the job is still running at `waitMs` (the caller answers 504 with the id).
+   */
+  submitAndWait(job: JobSubmit, waitMs: number): Promise<{ accepted: JobAccepted; result?: JobResult }>;
+  /** Waits for the final result of a job already submitted; undefined after `waitMs`. */
+  wait(id: string, waitMs: number): Promise<JobResult | undefined>;
+  /** The stored record (queued, running or final), or undefined when unknown or expired. */
+  get(id: string): Promise<JobRecord | undefined>;
+  /**
+   * Asks for a stop: a queued job will not start (its record becomes cancelled), a running one is
+   * told to stop and ends `cancelled`. Resolves with the record after the request; SB_ERR_JOB_NOT_FOUND
+   * when unknown; a final job is returned unchanged.
+   */
+  cancel(id: string, principal: string): Promise<JobRecord>;
+  /** Live worker registry entries (entries older than 3 heartbeats are left out). */
+  workers(): Promise<WorkerInfo[]>;
+}
+
 /** The backbone. */
 export interface Broker {
   readonly topics: TopicManager;
+  readonly jobs: JobClient;
   readonly subscriptions: SubscriptionManager;
   readonly config: ConfigStore;
   /** Resolves only after JetStream stored the message (or found it a duplicate). */

@@ -1,0 +1,60 @@
+/**
+ * The handler contract: what a job family (ours, like `winrm.exec`, or a user's module) implements.
+ * The runtime validates `input` against `inputSchema` before `handle` runs (a mismatch is poison: the
+ * job is terminated, never retried) and `output` against `outputSchema` after (a mismatch is a bug:
+ * the job fails, not retried). docs/workers.md has the worked example.
+ */
+import type { TSchema } from '@sinclair/typebox';
+import type { Logger } from '../broker/log.js';
+import type { Broker } from '../broker/types.js';
+import type { JobEnvelope } from '../schemas/job.js';
+
+/** What a handler gets besides its input. */
+export interface JobContext {
+  /** The envelope: id, type, principal, deadline, attempt (1 on the first delivery), idempotencyKey. */
+  readonly job: JobEnvelope;
+  /** Aborted on cancellation (DELETE /v1/jobs/{id}), on the deadline, and when a drain hands the job back. */
+  readonly signal: AbortSignal;
+  /** Why `signal` aborted, once it has. */
+  readonly abortReason: () => 'cancelled' | 'deadline' | 'shutdown' | undefined;
+  /** Extends the ack deadline. The runtime already calls it every ackWait/3 while `handle` runs; call it for extra safety in tight loops. */
+  working(): void;
+  /** A child logger bound to job id and type. Never log secrets or whole inputs. */
+  readonly log: Logger;
+  /** The backbone, e.g. to read config (connection definitions) or publish. */
+  readonly broker: Broker;
+  /** The worker process id, as in the registry. */
+  readonly workerId: string;
+}
+
+/**
+ * A job failure with a stable code. `retryable: true` → the runtime retries with capped exponential
+ * backoff until maxAttempts, then dead-letters; `false` → the job fails now (and is dead-lettered if
+ * `poison`). Anything else thrown counts as retryable with code SB_ERR_JOB_FAILED.
+ */
+export class JobFailure extends Error {
+  readonly code: string;
+  readonly retryable: boolean;
+  /** Terminate and dead-letter now (bad input the schema could not catch). */
+  readonly poison: boolean;
+
+  constructor(code: string, message: string, opts: { retryable?: boolean; poison?: boolean; cause?: unknown } = {}) {
+    super(message, opts.cause === undefined ? undefined : { cause: opts.cause });
+    this.name = 'JobFailure';
+    this.code = code;
+    this.retryable = opts.retryable ?? false;
+    this.poison = opts.poison ?? false;
+  }
+}
+
+/** A job family. `I`/`O` are the static types of the two schemas. */
+export interface JobHandler<I = unknown, O = unknown> {
+  /** The job type it serves, e.g. `winrm.exec` (JOB_TYPE_PATTERN). */
+  readonly type: string;
+  readonly inputSchema: TSchema;
+  readonly outputSchema: TSchema;
+  /** Optional one-time setup when the worker starts (open pools, read config); `close` on drain. */
+  init?(ctx: { broker: Broker; log: Logger; workerId: string }): Promise<void>;
+  close?(): Promise<void>;
+  handle(ctx: JobContext, input: I): Promise<O>;
+}
