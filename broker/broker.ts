@@ -9,7 +9,7 @@ import type { ProcessConfig } from '../schemas/config.js';
 import { HEADERS } from '../schemas/message.js';
 import type { Logger } from './log.js';
 import type { Metrics } from './metrics.js';
-import type { BackboneStatus, Broker, ConfigStore, PublishRequest } from './types.js';
+import type { BackboneStatus, Broker, ConfigStore, JobClient, PublishRequest } from './types.js';
 import type { SbError } from './errors.js';
 import { openConnection, type Connection } from './connection.js';
 import { KvConfigStore } from './config-store.js';
@@ -20,6 +20,9 @@ import { DeadLetters } from './dead-letter.js';
 import { JsSubscriptionManager } from './subscriptions.js';
 import { errors, isSbError } from './errors.js';
 import { SUBSCRIPTION_KEY_PREFIX, type SubscriptionRecord } from './subscription-record.js';
+import { JobStore } from './jobs-store.js';
+import { JsJobClient } from './jobs.js';
+import { JsJobPort, registerJobPort } from './jobs-port.js';
 
 /** What {@link createBroker} needs. */
 export interface BrokerOptions {
@@ -72,7 +75,11 @@ async function assemble(conn: Connection, opts: BrokerOptions, log: Logger): Pro
     topicExists,
   });
   deadLetters.startBackstop(opts.config.nats.configBucket, (consumer, stream) => subs.lookupConsumer(consumer, stream));
-  return new JsBroker(conn, topics, subs, config, publisher, deadLetters, log);
+  const jobStore = await JobStore.open(nc, jsm, publisher, topics, opts.config.jobs, log.child({ part: 'jobs' }), timeoutMs);
+  const jobs = new JsJobClient(conn, jobStore, config, log.child({ part: 'jobs' }));
+  const broker = new JsBroker(conn, topics, subs, jobs, jobStore, config, publisher, deadLetters, log);
+  registerJobPort(broker, new JsJobPort(broker, jobStore, config, log.child({ part: 'job-port' })));
+  return broker;
 }
 
 class JsBroker implements Broker {
@@ -82,11 +89,17 @@ class JsBroker implements Broker {
     private readonly conn: Connection,
     readonly topics: StreamTopicManager,
     readonly subscriptions: JsSubscriptionManager,
+    private readonly jobClient: JsJobClient,
+    private readonly jobStore: JobStore,
     private readonly store: KvConfigStore,
     private readonly publisher: Publisher,
     private readonly deadLetters: DeadLetters,
     private readonly log: Logger,
   ) {}
+
+  get jobs(): JobClient {
+    return this.jobClient;
+  }
 
   get config(): ConfigStore {
     return this.store;
@@ -119,6 +132,8 @@ class JsBroker implements Broker {
 
   private async shutdown(deadlineMs: number): Promise<void> {
     const steps: Array<[string, () => unknown]> = [
+      ['jobs', () => this.jobClient.close()],
+      ['job-store', () => this.jobStore.close()],
       ['publisher', () => this.publisher.close()],
       ['dead-letters', () => this.deadLetters.close()],
       ['subscriptions', () => this.subscriptions.close()],

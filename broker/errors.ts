@@ -41,6 +41,8 @@ export const ERROR_CODES = {
   SB_ERR_JOB_CANCELLED: { status: 409, retryable: false, meaning: 'The job was cancelled (DELETE /v1/jobs/{id}) before it finished.' },
   SB_ERR_JOB_PENDING: { status: 504, retryable: true, meaning: 'A synchronous call waited timeoutMs and the job is still queued or running; poll GET /v1/jobs/{id} with the id in the body.' },
   SB_ERR_SECRETS_UNAVAILABLE: { status: 500, retryable: false, meaning: 'A stored secret cannot be decrypted: SB_MASTER_KEYS is missing, or lacks the key id the secret was sealed with.' },
+  SB_ERR_CONNECTION_NOT_FOUND: { status: 404, retryable: false, meaning: 'No outgoing connection definition (e.g. a WinRM host) with that name.' },
+  SB_ERR_WINRM_UNREACHABLE: { status: 502, retryable: true, meaning: 'The WinRM host could not be reached before any shell was opened (connection refused, DNS, TLS, 503); nothing ran, so the job is retried.' },
 } as const satisfies Record<string, { status: number; retryable: boolean; meaning: string }>;
 
 /** A stable error code. */

@@ -5,8 +5,11 @@
  */
 import { createBroker, createLogger, createMetrics, type Logger } from '../broker/index.js';
 import { createSecurity } from '../security/index.js';
+import { ensureKeyringFile } from '../broker/secrets.js';
 import { createRestGateway } from '../gateways/index.js';
+import { builtinHandlers, createWorker, resolveWorkerConfig } from '../workers/index.js';
 import type { ProcessConfig } from '../schemas/index.js';
+import { dirname, resolve } from 'node:path';
 import { Lifecycle, type StepFailure } from './lifecycle.js';
 import { ensureNats } from './nats-autostart.js';
 
@@ -51,6 +54,8 @@ async function startStack(opts: DevOptions, logger: Logger, life: Lifecycle): Pr
   const nats = await ensureNats({ url: config.nats.url, say: opts.say, ...(opts.natsStoreDir ? { storeDir: opts.natsStoreDir } : {}) });
   if (nats.started) life.add('nats-server', () => nats.stop());
 
+  await ensureDevKeyring(opts);
+
   const metrics = createMetrics();
   // The broker binds its own `component` (and `part`) on the logger it gets; a child here would repeat it.
   const broker = await createBroker({ config, logger, metrics });
@@ -66,6 +71,15 @@ async function startStack(opts: DevOptions, logger: Logger, life: Lifecycle): Pr
   if (generatedAdminPassword) opts.say(`generated admin password (shown once): ${generatedAdminPassword}  — log in as "admin"`);
   if (!config.auth.enabled) opts.say('SB_AUTH=off: authentication is disabled; do not expose this port');
 
+  // Built-in job types run in this process too (docs/workers.md); started before the gateway so it is
+  // stopped after it: intake stops first, then the worker drains.
+  const handlers = builtinHandlers();
+  if (handlers.length > 0) {
+    const config = resolveWorkerConfig({ id: `dev-${process.pid}`, types: handlers.map((h) => ({ type: h.type })) }, process.cwd());
+    const worker = await createWorker({ broker, config, handlers, logger });
+    life.add('worker', () => worker.stop({ drainMs: opts.drainMs ?? 10_000 }));
+  }
+
   const gateway = createRestGateway({ broker, security, logger: logger.child({ component: 'gateway', kind: 'rest' }), metrics, config });
   await gateway.start();
   life.add('gateway', () => gateway.stop({ deadlineMs: opts.drainMs ?? 10_000 }));
@@ -74,6 +88,18 @@ async function startStack(opts: DevOptions, logger: Logger, life: Lifecycle): Pr
   const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
   logger.info({ url }, `listening on ${url}`);
   return url;
+}
+
+/**
+ * Without SB_MASTER_KEYS(_FILE), dev generates a keyring (0600) next to its data and points
+ * SB_MASTER_KEYS_FILE at it, so sealed secrets (WinRM passwords) work out of the box and survive restarts.
+ */
+async function ensureDevKeyring(opts: DevOptions): Promise<void> {
+  if (process.env['SB_MASTER_KEYS'] || process.env['SB_MASTER_KEYS_FILE']) return;
+  const file = resolve(opts.natsStoreDir ? dirname(opts.natsStoreDir) : '.data', 'master-keys.json');
+  const { created } = await ensureKeyringFile(file);
+  process.env['SB_MASTER_KEYS_FILE'] = file;
+  opts.say(`${created ? 'generated master keys for secrets at rest in' : 'using master keys from'} ${file} (set SB_MASTER_KEYS in production)`);
 }
 
 async function stopStack(life: Lifecycle, logger: Logger): Promise<StepFailure[]> {

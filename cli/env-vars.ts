@@ -16,6 +16,23 @@ export const SERVER_ENV = {
   SB_ADMIN_PASSWORD: 'admin password set at first start (secret); printed once if unset',
   SB_LOG_LEVEL: 'pino level: trace, debug, info, warn, error (default info)',
   SB_CONFIG_BUCKET: 'NATS KV bucket holding the config store (default sb_config)',
+  SB_JOBS_STREAM: 'work-queue stream of jobs (default SB_JOBS)',
+  SB_JOBS_RESULTS_BUCKET: 'KV bucket of job records (default sb_results)',
+  SB_JOBS_RESULT_TTL_MS: 'how long job records are kept, ms (default 86400000)',
+  SB_JOBS_WORKERS_BUCKET: 'KV bucket of the worker registry (default sb_workers)',
+  SB_JOBS_DEFAULT_TIMEOUT_MS: 'job deadline when a submit sets none, ms (default 300000)',
+  SB_MASTER_KEYS: 'master keys sealing stored secrets, JSON {"active":"k1","keys":{"k1":"<base64 32 bytes>"}} (secret)',
+  SB_MASTER_KEYS_FILE: 'file holding SB_MASTER_KEYS (e.g. a secret mount); dev generates .data/master-keys.json when neither is set',
+} as const;
+
+/** The extra variables `switchboard worker` reads (docs/workers.md). */
+export const WORKER_ENV = {
+  SB_WORKER_TYPES: 'job types to run, "type[:concurrency],..." (default: every loaded handler)',
+  SB_WORKER_HANDLERS: 'handler module paths, comma-separated (default export: JobHandler or an array)',
+  SB_WORKER_ID: 'registry id (default <host>-<pid>-<random>)',
+  SB_WORKER_DRAIN_MS: 'on SIGTERM, wait this long for in-flight jobs before handing them back (default 10000)',
+  SB_WORKER_ACK_WAIT_MS: 'ack wait of every type, ms (default 30000; heartbeats at a third)',
+  SB_FAULT_KILL_AFTER_RESULT: 'fault tests only: "1" SIGKILLs the worker right after it records its first result, before the ack',
 } as const;
 
 /** The environment variables `pub` and `sub` read. */

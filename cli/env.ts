@@ -46,5 +46,11 @@ export function processConfigFromEnv(env: Env): Readonly<ProcessConfig> {
   set(auth, 'adminPassword', env['SB_ADMIN_PASSWORD']);
   const log: Record<string, unknown> = {};
   set(log, 'level', env['SB_LOG_LEVEL']);
-  return resolveProcessConfig({ nats, http, auth, log } as DeepPartial<ProcessConfig>);
+  const jobs: Record<string, unknown> = {};
+  set(jobs, 'stream', env['SB_JOBS_STREAM']);
+  set(jobs, 'resultsBucket', env['SB_JOBS_RESULTS_BUCKET']);
+  set(jobs, 'resultTtlMs', intVar(env, 'SB_JOBS_RESULT_TTL_MS'));
+  set(jobs, 'workersBucket', env['SB_JOBS_WORKERS_BUCKET']);
+  set(jobs, 'defaultTimeoutMs', intVar(env, 'SB_JOBS_DEFAULT_TIMEOUT_MS'));
+  return resolveProcessConfig({ nats, http, auth, log, jobs } as DeepPartial<ProcessConfig>);
 }

@@ -1,5 +1,5 @@
 /** Help texts for `switchboard --help` and `switchboard <command> --help`. */
-import { CLIENT_ENV, SERVER_ENV } from './env-vars.js';
+import { CLIENT_ENV, SERVER_ENV, WORKER_ENV } from './env-vars.js';
 
 function envList(vars: Record<string, string>): string {
   return Object.entries(vars).map(([k, v]) => `  ${k.padEnd(20)} ${v}`).join('\n');
@@ -10,6 +10,7 @@ export const HELP = `switchboard — pub/sub and integration middleware on NATS 
 
 Usage:
   switchboard dev                      run the REST gateway (and a nats-server if none answers)
+  switchboard worker [--config FILE]   run jobs: the worker runtime with built-in and plugin handlers
   switchboard pub TOPIC [DATA|-]       publish DATA (or stdin) to TOPIC
   switchboard sub SUBSCRIPTION         pull, print and ack messages of a durable subscription
   switchboard help COMMAND             help for one command
@@ -28,6 +29,18 @@ signal exits at once; SB_SHUTDOWN_TIMEOUT_MS (default 20000) bounds the shutdown
 
 Environment:
 ${envList(SERVER_ENV)}
+  SB_SHUTDOWN_TIMEOUT_MS  watchdog: exit 70 if shutdown takes longer (default 20000)`,
+  worker: `Usage: switchboard worker [--config FILE]
+
+Runs jobs. FILE (YAML or JSON) has the WorkerConfig shape: types (type, concurrency, ackWaitMs,
+maxAttempts, backoffBaseMs, backoffMaxMs), handlers (module paths whose default export is a
+JobHandler or an array of them, relative to FILE), drainMs, heartbeatMs, id. Without --config the
+SB_WORKER_* variables below describe the worker. SIGTERM/SIGINT stop pulling, wait up to drainMs
+for in-flight jobs, hand the rest back to other workers, and exit 0. Docs: docs/workers.md.
+
+Environment:
+${envList(SERVER_ENV)}
+${envList(WORKER_ENV)}
   SB_SHUTDOWN_TIMEOUT_MS  watchdog: exit 70 if shutdown takes longer (default 20000)`,
   pub: `Usage: switchboard pub TOPIC [DATA|-] [--content-type TYPE] [--key KEY]
 

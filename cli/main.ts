@@ -10,6 +10,7 @@ import { clientEnv } from './env-vars.js';
 import { intOption, runPub, runSub } from './pubsub.js';
 import { HELP, commandHelp } from './help.js';
 import type { DevProcess } from './dev.js';
+import type { WorkerProcess } from './worker.js';
 
 const say = (line: string): void => void process.stderr.write(`switchboard: ${line}\n`);
 const out = (line: string): void => void process.stdout.write(`${line}\n`);
@@ -63,6 +64,45 @@ async function dev(): Promise<void> {
   if (stopping) shutdown(running);
 }
 
+async function worker(argv: string[]): Promise<void> {
+  const { values } = parseArgs({ args: argv, options: { config: { type: 'string', short: 'c' }, help: { type: 'boolean', short: 'h' } } });
+  if (values.help) return out(commandHelp('worker'));
+  let running: WorkerProcess | undefined = undefined;
+  let stopping = false;
+  const shutdown = (proc: WorkerProcess): void => {
+    void proc.stop().then((failures) => {
+      process.exitCode = failures.length > 0 ? 1 : 0;
+    });
+  };
+  const onSignal = (signal: NodeJS.Signals): void => {
+    if (stopping) {
+      say(`${signal} again: exiting without waiting`);
+      process.exit(130);
+    }
+    stopping = true;
+    const deadline = shutdownDeadlineMs();
+    setTimeout(() => {
+      say(`shutdown did not finish within ${deadline} ms; exiting`);
+      process.exit(70);
+    }, deadline).unref();
+    running?.logger.info({ signal }, 'shutting down');
+    if (running) shutdown(running);
+  };
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+  const { processConfigFromEnv } = await import('./env.js');
+  const config = processConfigFromEnv(process.env);
+  const { startWorkerProcess } = await import('./worker.js');
+  // Fault tests only (docs/workers.md): die right after a result is recorded, before its ack.
+  const afterResult = process.env['SB_FAULT_KILL_AFTER_RESULT'] === '1' ? () => process.kill(process.pid, 'SIGKILL') : undefined;
+  running = await startWorkerProcess({
+    config, env: process.env, cwd: process.cwd(),
+    ...(values.config ? { configPath: values.config } : {}),
+    ...(afterResult ? { afterResult } : {}),
+  });
+  if (stopping) shutdown(running);
+}
+
 async function pub(argv: string[]): Promise<void> {
   const { values, positionals } = parseArgs({
     args: argv, allowPositionals: true,
@@ -102,6 +142,8 @@ async function main(argv: string[]): Promise<void> {
     case 'dev':
       if (rest.includes('--help') || rest.includes('-h')) return out(commandHelp('dev'));
       return dev();
+    case 'worker':
+      return worker(rest);
     case 'pub':
       return pub(rest);
     case 'sub':

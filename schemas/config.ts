@@ -36,6 +36,20 @@ export const ProcessConfig = Type.Object(
       { additionalProperties: false },
     ),
     log: Type.Object({ level: Type.String({ default: 'info', description: 'SB_LOG_LEVEL' }) }, { additionalProperties: false }),
+    /** The job pipeline (docs/jobs.md). Every process that submits or runs jobs must agree on these names. */
+    jobs: Type.Object(
+      {
+        stream: Type.String({ default: 'SB_JOBS', description: 'SB_JOBS_STREAM: work-queue stream holding `sb.job.>`.' }),
+        resultsBucket: Type.String({ default: 'sb_results', description: 'SB_JOBS_RESULTS_BUCKET: KV bucket of job records.' }),
+        resultTtlMs: Type.Integer({ minimum: 1000, default: 86_400_000, description: 'SB_JOBS_RESULT_TTL_MS: how long job records are kept (24 h).' }),
+        workersBucket: Type.String({ default: 'sb_workers', description: 'SB_JOBS_WORKERS_BUCKET: KV bucket of the worker registry.' }),
+        resultsTopic: Type.String({ default: 'jobs.results', description: 'Topic that receives one event per final job record.' }),
+        deadTopic: Type.String({ default: 'jobs.dead', description: 'Dead-letter topic of jobs (poison input, retries used up).' }),
+        defaultTimeoutMs: Type.Integer({ minimum: 1, default: 300_000, description: 'SB_JOBS_DEFAULT_TIMEOUT_MS: job deadline when the submit sets none (5 min).' }),
+        dedupWindowMs: Type.Integer({ minimum: 0, default: 120_000, description: 'Idempotency window of the jobs stream (2 min), applied when the stream is created.' }),
+      },
+      { additionalProperties: false },
+    ),
   },
   { additionalProperties: false },
 );
@@ -49,7 +63,7 @@ export type DeepPartial<T> = { [K in keyof T]?: T[K] extends object ? DeepPartia
  * Throws an Error listing the first schema violation.
  */
 export function resolveProcessConfig(overrides: DeepPartial<ProcessConfig> = {}): Readonly<ProcessConfig> {
-  const base = { nats: {}, http: {}, auth: {}, log: {} } as Record<string, Record<string, unknown>>;
+  const base = { nats: {}, http: {}, auth: {}, log: {}, jobs: {} } as Record<string, Record<string, unknown>>;
   for (const [section, values] of Object.entries(overrides)) {
     base[section] = { ...(values as Record<string, unknown>) };
   }

@@ -8,3 +8,7 @@ export {
   UserAcl, PasswordHash, StoredApiKey, StoredUser, UserCreate, UserUpdate, UserView, ApiKeyCreate, ApiKeyCreated,
   PASSWORD_MAX, API_KEYS_MAX, ACL_PATTERNS_MAX,
 } from './user.js';
+export {
+  WINRM_EXEC_TYPE, WINRM_HOST_PREFIX, WINRM_ACL_PREFIX, WinrmExecInput, WinrmExecOutput, WinrmHostStored, WinrmHostPut, WinrmHostView,
+  WinrmAcl, WinrmAclRule, WinrmAclPut,
+} from './winrm.js';

@@ -71,6 +71,10 @@ export const JobRecord = Type.Object(
     submittedAt: Type.Optional(Type.String()),
     startedAt: Type.Optional(Type.String()),
     finishedAt: Type.Optional(Type.String()),
+    /** Sequence of the job message in the jobs stream (lets a cancel remove a queued job). */
+    seq: Type.Optional(Type.Integer()),
+    /** Deliveries handed back by a draining worker; they do not count as attempts (docs/jobs.md). */
+    handbacks: Type.Optional(Type.Integer({ minimum: 0 })),
   },
   { additionalProperties: false },
 );
@@ -129,6 +133,8 @@ export const WorkerInfo = Type.Object(
     /** Last heartbeat. */
     seenAt: Type.String(),
     state: Type.Union([Type.Literal('running'), Type.Literal('draining')]),
+    /** The worker's registry heartbeat period, ms (an entry is alive for 3 of them). */
+    heartbeatMs: Type.Optional(Type.Integer()),
     types: Type.Array(
       Type.Object({
         type: Type.String(),

@@ -7,6 +7,14 @@ import { SIMPLE_NAME_MAX, SIMPLE_NAME_PATTERN, TOPIC_FILTER_PATTERN, TOPIC_NAME_
 
 /** Longest password accepted, in characters (scrypt pre-hashes, so this only bounds request size). */
 export const PASSWORD_MAX = 1024;
+/** The role that may do everything. */
+export const ADMIN_ROLE = 'admin';
+/** Config-store key prefix of user records: `user.<name>`. */
+export const USER_KEY_PREFIX = 'user.';
+/** The config-store key of a user record. */
+export function userKey(name: string): string {
+  return `${USER_KEY_PREFIX}${name}`;
+}
 /** Most API keys one user may hold. */
 export const API_KEYS_MAX = 100;
 /** Most patterns in one ACL list. */
@@ -15,11 +23,16 @@ export const ACL_PATTERNS_MAX = 256;
 const AclPattern = Type.String({ pattern: TOPIC_FILTER_PATTERN, maxLength: TOPIC_NAME_MAX });
 const RoleName = Type.String({ pattern: SIMPLE_NAME_PATTERN, maxLength: SIMPLE_NAME_MAX });
 
-/** Topic patterns (`*`, `>` allowed) a user may publish to and subscribe to. */
+/**
+ * Topic patterns (`*`, `>` allowed) a user may publish to and subscribe to, and job-type patterns
+ * (same syntax: `winrm.*`, `reports.>`) a user may run. `jobs` is optional in the stored form so that
+ * records written before jobs existed stay valid; absent means none.
+ */
 export const UserAcl = Type.Object(
   {
     publish: Type.Array(AclPattern, { maxItems: ACL_PATTERNS_MAX, default: [], description: 'A publish is allowed when one pattern matches the topic.' }),
     subscribe: Type.Array(AclPattern, { maxItems: ACL_PATTERNS_MAX, default: [], description: 'A subscription is allowed when one pattern covers its filter.' }),
+    jobs: Type.Optional(Type.Array(AclPattern, { maxItems: ACL_PATTERNS_MAX, default: [], description: 'A job may be submitted when one pattern matches its type. Default [].' })),
   },
   { additionalProperties: false },
 );
@@ -66,10 +79,13 @@ export const StoredUser = Type.Object(
 );
 export type StoredUser = Static<typeof StoredUser>;
 
+// No schema defaults in the input: Fastify's Ajv fills them in, and a PATCH naming one list must leave
+// the others as they are. Create fills the missing lists with [] in code.
 const AclInput = Type.Object(
   {
-    publish: Type.Optional(Type.Array(AclPattern, { maxItems: ACL_PATTERNS_MAX, default: [] })),
-    subscribe: Type.Optional(Type.Array(AclPattern, { maxItems: ACL_PATTERNS_MAX, default: [] })),
+    publish: Type.Optional(Type.Array(AclPattern, { maxItems: ACL_PATTERNS_MAX, description: 'Topic patterns. Default [] on create; unchanged on update.' })),
+    subscribe: Type.Optional(Type.Array(AclPattern, { maxItems: ACL_PATTERNS_MAX, description: 'Topic filter patterns. Default [] on create; unchanged on update.' })),
+    jobs: Type.Optional(Type.Array(AclPattern, { maxItems: ACL_PATTERNS_MAX, description: 'Job-type patterns. Default [] on create; unchanged on update.' })),
   },
   { additionalProperties: false, description: 'Default: nothing allowed.' },
 );
@@ -102,7 +118,7 @@ export type UserUpdate = Static<typeof UserUpdate>;
 export const UserView = Type.Object({
   name: Type.String(),
   roles: Type.Array(Type.String()),
-  acl: Type.Object({ publish: Type.Array(Type.String()), subscribe: Type.Array(Type.String()) }),
+  acl: Type.Object({ publish: Type.Array(Type.String()), subscribe: Type.Array(Type.String()), jobs: Type.Array(Type.String()) }),
   apiKeys: Type.Array(Type.Object({ id: Type.String(), createdAt: Type.String(), label: Type.Optional(Type.String()) })),
   createdAt: Type.String(),
 });

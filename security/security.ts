@@ -95,7 +95,8 @@ class EdgeSecurity implements Security {
 
 function principalOf(user: StoredUser, via: Principal['via']): Principal {
   // Copies, so a gateway that mutates a principal cannot touch the cached record.
-  return { name: user.name, roles: [...user.roles], acl: { publish: [...user.acl.publish], subscribe: [...user.acl.subscribe] }, via };
+  const acl = { publish: [...user.acl.publish], subscribe: [...user.acl.subscribe], jobs: [...(user.acl.jobs ?? [])] };
+  return { name: user.name, roles: [...user.roles], acl, via };
 }
 
 /** Builds the edge security on a config store, creating the `admin` user at first start. */
@@ -141,7 +142,7 @@ async function bootstrapAdmin(users: ConfigUserAdmin, config: ConfigStore, admin
   // 18 random bytes are exactly 24 base64url characters (144 bits).
   const generated = adminPassword === undefined ? randomBytes(18).toString('base64url') : undefined;
   try {
-    await users.create({ name: BOOTSTRAP_ADMIN, password: adminPassword ?? generated, roles: [ADMIN_ROLE], acl: { publish: ['>'], subscribe: ['>'] } });
+    await users.create({ name: BOOTSTRAP_ADMIN, password: adminPassword ?? generated, roles: [ADMIN_ROLE], acl: { publish: ['>'], subscribe: ['>'], jobs: ['>'] } });
   } catch (e) {
     if (isSbError(e, 'SB_ERR_USER_EXISTS')) return undefined;
     throw e;
@@ -154,6 +155,7 @@ function deepFreeze(p: Principal): void {
   Object.freeze(p.roles);
   Object.freeze(p.acl.publish);
   Object.freeze(p.acl.subscribe);
+  Object.freeze(p.acl.jobs);
   Object.freeze(p.acl);
   Object.freeze(p);
 }

@@ -4,28 +4,31 @@
 export interface Principal {
   name: string;
   roles: string[];
-  /** Topic patterns (`*`, `>` allowed) this principal may publish to / subscribe to. */
-  acl: { publish: string[]; subscribe: string[] };
+  /** Topic patterns (`*`, `>` allowed) this principal may publish to / subscribe to; job-type patterns it may run. */
+  acl: { publish: string[]; subscribe: string[]; jobs: string[] };
   /** How they proved it: `basic`, `apikey`, or `anonymous` when auth is off. */
   via: 'basic' | 'apikey' | 'anonymous';
 }
 
-/** What a principal wants to do. `manage` covers topics, channels and users (admin role only). */
-export type Action = 'publish' | 'subscribe' | 'manage';
+/**
+ * What a principal wants to do. `manage` covers topics, channels, users and the worker registry (admin
+ * role only); `run` submits a job of a type (the resource) one of `acl.jobs` matches.
+ */
+export type Action = 'publish' | 'subscribe' | 'run' | 'manage';
 
 /** A stored user as the admin API shows it (never a hash or a key). */
 export interface UserView {
   name: string;
   roles: string[];
-  acl: { publish: string[]; subscribe: string[] };
+  acl: { publish: string[]; subscribe: string[]; jobs: string[] };
   apiKeys: Array<{ id: string; createdAt: string; label?: string }>;
   createdAt: string;
 }
 
 /** User administration over the config store. */
 export interface UserAdmin {
-  create(input: { name: string; password?: string; roles?: string[]; acl?: { publish?: string[]; subscribe?: string[] } }): Promise<UserView>;
-  update(name: string, patch: { password?: string; roles?: string[]; acl?: { publish?: string[]; subscribe?: string[] } }): Promise<UserView>;
+  create(input: { name: string; password?: string; roles?: string[]; acl?: { publish?: string[]; subscribe?: string[]; jobs?: string[] } }): Promise<UserView>;
+  update(name: string, patch: { password?: string; roles?: string[]; acl?: { publish?: string[]; subscribe?: string[]; jobs?: string[] } }): Promise<UserView>;
   get(name: string): UserView;
   list(): UserView[];
   delete(name: string): Promise<void>;

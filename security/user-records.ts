@@ -6,19 +6,15 @@ import { TypeCompiler } from '@sinclair/typebox/compiler';
 import { errors } from '../broker/errors.js';
 import { validateTopicFilter } from '../broker/subjects.js';
 import { SIMPLE_NAME_MAX, SIMPLE_NAME_PATTERN } from '../schemas/names.js';
-import { ACL_PATTERNS_MAX, PASSWORD_MAX, StoredUser } from '../schemas/user.js';
+import { ACL_PATTERNS_MAX, PASSWORD_MAX, StoredUser, USER_KEY_PREFIX, userKey } from '../schemas/user.js';
+
+export { USER_KEY_PREFIX, userKey };
 import type { UserView } from './types.js';
 
-/** Config store prefix of user records. */
-export const USER_KEY_PREFIX = 'user.';
 
 const nameRe = new RegExp(SIMPLE_NAME_PATTERN);
 const storedUserCheck = TypeCompiler.Compile(StoredUser);
 
-/** The config store key of user `name`. */
-export function userKey(name: string): string {
-  return `${USER_KEY_PREFIX}${name}`;
-}
 
 /** Throws SB_ERR_INVALID_NAME unless `name` is a valid user name. */
 export function validateUserName(name: unknown): asserts name is string {
@@ -43,10 +39,11 @@ export function checkRoles(roles: unknown): string[] {
 }
 
 /** Checks ACL patterns (SB_ERR_INVALID_TOPIC_NAME for a bad one); returns a copy. */
-export function checkPatterns(kind: 'publish' | 'subscribe', patterns: unknown): string[] {
+export function checkPatterns(kind: 'publish' | 'subscribe' | 'jobs', patterns: unknown): string[] {
   if (!Array.isArray(patterns) || patterns.length > ACL_PATTERNS_MAX) {
-    throw errors.validation(`acl.${kind} must be an array of at most ${ACL_PATTERNS_MAX} topic patterns`);
+    throw errors.validation(`acl.${kind} must be an array of at most ${ACL_PATTERNS_MAX} ${kind === 'jobs' ? 'job-type' : 'topic'} patterns`);
   }
+  // Job types share the topic token grammar, so one validator serves both kinds of pattern.
   for (const p of patterns) validateTopicFilter(p as string);
   return [...(patterns as string[])];
 }
@@ -71,7 +68,7 @@ export function toUserView(u: StoredUser): UserView {
   return {
     name: u.name,
     roles: [...u.roles],
-    acl: { publish: [...u.acl.publish], subscribe: [...u.acl.subscribe] },
+    acl: { publish: [...u.acl.publish], subscribe: [...u.acl.subscribe], jobs: [...(u.acl.jobs ?? [])] },
     apiKeys: u.apiKeys.map((k) => (k.label === undefined ? { id: k.id, createdAt: k.createdAt } : { id: k.id, createdAt: k.createdAt, label: k.label })),
     createdAt: u.createdAt,
   };

@@ -40,7 +40,11 @@ export class ConfigUserAdmin implements UserAdmin {
     const user: StoredUser = {
       name: input.name,
       roles: checkRoles(input.roles ?? []),
-      acl: { publish: checkPatterns('publish', input.acl?.publish ?? []), subscribe: checkPatterns('subscribe', input.acl?.subscribe ?? []) },
+      acl: {
+        publish: checkPatterns('publish', input.acl?.publish ?? []),
+        subscribe: checkPatterns('subscribe', input.acl?.subscribe ?? []),
+        jobs: checkPatterns('jobs', input.acl?.jobs ?? []),
+      },
       apiKeys: [],
       createdAt: new Date().toISOString(),
     };
@@ -74,6 +78,7 @@ export class ConfigUserAdmin implements UserAdmin {
     if (patch.roles !== undefined) next.roles = checkRoles(patch.roles);
     if (patch.acl?.publish !== undefined) next.acl.publish = checkPatterns('publish', patch.acl.publish);
     if (patch.acl?.subscribe !== undefined) next.acl.subscribe = checkPatterns('subscribe', patch.acl.subscribe);
+    if (patch.acl?.jobs !== undefined) next.acl.jobs = checkPatterns('jobs', patch.acl.jobs);
     // A new hash has a new salt, so cached verifications of the old password stop matching everywhere.
     if (patch.password !== undefined) next.password = await this.verifier.hash(patch.password);
     await this.write(next);

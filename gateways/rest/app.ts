@@ -12,10 +12,12 @@ import type { ChannelTable } from './channels.js';
 import { clientErrorHandler, errorHandler, sendError } from './errors.js';
 import { batchRoutes, rawPublishRoutes } from './routes/messages.js';
 import { channelRoutes } from './routes/channels.js';
+import { jobRoutes } from './routes/jobs.js';
 import { opsRoutes } from './routes/ops.js';
 import { subscriptionRoutes } from './routes/subscriptions.js';
 import { topicRoutes } from './routes/topics.js';
 import { userRoutes } from './routes/users.js';
+import { winrmRoutes } from './routes/winrm.js';
 
 /** What the app needs from the gateway that owns it. */
 export interface AppState {
@@ -80,6 +82,8 @@ export function buildApp(deps: GatewayDeps, state: AppState): FastifyInstance {
   void app.register(subscriptionRoutes(deps));
   void app.register(channelRoutes(deps));
   void app.register(userRoutes(deps));
+  void app.register(winrmRoutes(deps));
+  void app.register(jobRoutes(deps));
   void app.register(rawPublishRoutes(deps, state.channels));
   return app;
 }

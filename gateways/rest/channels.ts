@@ -5,7 +5,24 @@
 import type { ConfigStore } from '../../broker/types.js';
 import type { Logger } from '../../broker/log.js';
 import { SbError } from '../../broker/errors.js';
-import { REST_CHANNEL_PREFIX, type RestChannel } from '../../schemas/channel.js';
+import { JOB_WAIT_DEFAULT_MS, REST_CHANNEL_PREFIX, type RestChannel } from '../../schemas/channel.js';
+
+/** A job channel's target with its defaults filled. */
+export interface ServedJob {
+  type: string;
+  input: Record<string, unknown>;
+  mode: 'sync' | 'async';
+  timeoutMs: number;
+  jobTimeoutMs?: number;
+}
+
+/** A channel with its defaults filled: it targets a topic or a job, never both. */
+export type ServedChannel = {
+  name: string;
+  path: string;
+  methods: Array<'POST' | 'PUT'>;
+  enabled: boolean;
+} & ({ topic: string; job?: undefined } | { job: ServedJob; topic?: undefined });
 
 /** Path prefixes the gateway keeps for itself; a channel may not live under them. */
 export const RESERVED_PATHS = ['/v1', '/healthz', '/readyz', '/metrics'];
@@ -18,14 +35,25 @@ export function assertChannelPath(path: string): void {
   }
 }
 
-/** Fills a channel's defaults (methods ['POST'], enabled true). */
-export function withChannelDefaults(c: RestChannel): Required<RestChannel> {
-  return { name: c.name, path: c.path, topic: c.topic, methods: c.methods ?? ['POST'], enabled: c.enabled ?? true };
+/**
+ * Fills a channel's defaults (methods ['POST'], enabled true; for a job: input {}, mode sync,
+ * timeoutMs 30000). Throws SB_ERR_VALIDATION unless exactly one of `topic` and `job` is set.
+ */
+export function withChannelDefaults(c: RestChannel): ServedChannel {
+  const base = { name: c.name, path: c.path, methods: c.methods ?? ['POST' as const], enabled: c.enabled ?? true };
+  if ((c.topic === undefined) === (c.job === undefined)) {
+    throw new SbError('SB_ERR_VALIDATION', `channel ${c.name} must have exactly one of topic and job`);
+  }
+  if (c.topic !== undefined) return { name: base.name, path: base.path, topic: c.topic, methods: base.methods, enabled: base.enabled };
+  const j = c.job as NonNullable<RestChannel['job']>;
+  const job: ServedJob = { type: j.type, input: j.input ?? {}, mode: j.mode ?? 'sync', timeoutMs: j.timeoutMs ?? JOB_WAIT_DEFAULT_MS };
+  if (j.jobTimeoutMs !== undefined) job.jobTimeoutMs = j.jobTimeoutMs;
+  return { name: base.name, path: base.path, job, methods: base.methods, enabled: base.enabled };
 }
 
 /** path → channel, mirrored from `channel.rest.*` in the config store. */
 export class ChannelTable {
-  private readonly byPath = new Map<string, Required<RestChannel>>();
+  private readonly byPath = new Map<string, ServedChannel>();
   private readonly pathOf = new Map<string, string>();
   private unwatch: (() => void) | undefined;
 
@@ -49,18 +77,19 @@ export class ChannelTable {
   }
 
   /** The enabled or disabled channel that owns `path`, if any. */
-  lookup(path: string): Required<RestChannel> | undefined {
+  lookup(path: string): ServedChannel | undefined {
     return this.byPath.get(path);
   }
 
   private set(key: string, value: RestChannel): void {
-    if (!value || typeof value.path !== 'string' || typeof value.topic !== 'string') {
+    const served = servable(value);
+    if (!served) {
       this.logger.warn({ key }, 'ignoring malformed REST channel');
       return;
     }
     this.remove(key);
-    this.byPath.set(value.path, withChannelDefaults(value));
-    this.pathOf.set(key, value.path);
+    this.byPath.set(served.path, served);
+    this.pathOf.set(key, served.path);
   }
 
   private remove(key: string): void {
@@ -69,4 +98,13 @@ export class ChannelTable {
     this.pathOf.delete(key);
     this.byPath.delete(path);
   }
+}
+
+/** The served form of a stored value, or undefined when a hand-edited record cannot be served. */
+function servable(value: RestChannel | null | undefined): ServedChannel | undefined {
+  if (!value || typeof value.path !== 'string') return undefined;
+  const hasTopic = typeof value.topic === 'string';
+  const hasJob = typeof value.job === 'object' && value.job !== null && typeof value.job.type === 'string';
+  if (hasTopic === hasJob) return undefined;
+  return withChannelDefaults(value);
 }

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { anonymousPrincipal, assertCan, canPerform, type Principal } from '../../security/index.js';
 import { isSbError } from '../../broker/index.js';
 
-const user = (publish: string[], subscribe: string[], roles: string[] = []): Principal => ({ name: 'alice', roles, acl: { publish, subscribe }, via: 'basic' });
+const user = (publish: string[], subscribe: string[], roles: string[] = []): Principal => ({ name: 'alice', roles, acl: { publish, subscribe, jobs: [] }, via: 'basic' });
 
 describe('security: ACL', () => {
   it('publish: a pattern must match the concrete topic (exact, `*`, `>`)', () => {
@@ -60,7 +60,7 @@ describe('security: ACL', () => {
     const admin = user([], [], ['admin']);
     for (const [a, r] of [['publish', 'x.y'], ['subscribe', '>'], ['manage', undefined]] as const) assert.equal(canPerform(admin, a, r), true);
     const anon = anonymousPrincipal();
-    assert.deepEqual(anon, { name: 'anonymous', roles: ['admin'], acl: { publish: ['>'], subscribe: ['>'] }, via: 'anonymous' });
+    assert.deepEqual(anon, { name: 'anonymous', roles: ['admin'], acl: { publish: ['>'], subscribe: ['>'], jobs: ['>'] }, via: 'anonymous' });
     assert.equal(canPerform(anon, 'manage'), true);
   });
 

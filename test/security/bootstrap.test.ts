@@ -34,7 +34,7 @@ describe('security: bootstrap and replicas', function () {
     const first = await createSecurity({ config: a.config, logger, enabled: true, adminPassword: 'from-env-pw' });
     assert.equal(first.generatedAdminPassword, undefined, 'nothing to print when the operator chose the password');
     const admin = await first.security.authenticate(basic('admin', 'from-env-pw'));
-    assert.deepEqual({ roles: admin.roles, acl: admin.acl }, { roles: ['admin'], acl: { publish: ['>'], subscribe: ['>'] } });
+    assert.deepEqual({ roles: admin.roles, acl: admin.acl }, { roles: ['admin'], acl: { publish: ['>'], subscribe: ['>'], jobs: ['>'] } });
     assert.ok(first.security.can(admin, 'manage'));
     const record = a.config.get<StoredUser>(userKey('admin'));
 
@@ -89,7 +89,7 @@ describe('security: bootstrap and replicas', function () {
     await secA.users.create({ name: 'grace', password: 'grace-pw', acl: { subscribe: ['news.>'] } });
     await created;
     const p = await secB.authenticate(basic('grace', 'grace-pw'));
-    assert.deepEqual({ name: p.name, acl: p.acl }, { name: 'grace', acl: { publish: [], subscribe: ['news.>'] } });
+    assert.deepEqual({ name: p.name, acl: p.acl }, { name: 'grace', acl: { publish: [], subscribe: ['news.>'], jobs: [] } });
 
     const keyAdded = nextChange(b, userKey('grace'), (c) => (c.value as StoredUser | null)?.apiKeys.length === 1);
     const { id, key } = await secA.users.createApiKey('grace');

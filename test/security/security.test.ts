@@ -38,9 +38,9 @@ describe('security: createSecurity on a real broker', function () {
   it('Basic: the right password gives the user\'s principal; wrong password, unknown user and key-only user get the same 401', async () => {
     const name = uniq('alice');
     const view = await security.users.create({ name, password: 'pw-alice-1', acl: { publish: ['orders.>'], subscribe: ['orders.*'] } });
-    assert.deepEqual(view.acl, { publish: ['orders.>'], subscribe: ['orders.*'] });
+    assert.deepEqual(view.acl, { publish: ['orders.>'], subscribe: ['orders.*'], jobs: [] });
     const p = await security.authenticate(basic(name, 'pw-alice-1'));
-    assert.deepEqual(p, { name, roles: [], acl: { publish: ['orders.>'], subscribe: ['orders.*'] }, via: 'basic' });
+    assert.deepEqual(p, { name, roles: [], acl: { publish: ['orders.>'], subscribe: ['orders.*'], jobs: [] }, via: 'basic' });
     assert.ok(security.can(p, 'publish', 'orders.eu'));
     assert.throws(() => security.assert(p, 'publish', 'billing.eu'), (e) => isSbError(e, 'SB_ERR_FORBIDDEN'));
 
@@ -166,7 +166,7 @@ describe('security: createSecurity on a real broker', function () {
       assert.equal(off.generatedAdminPassword, undefined);
       assert.equal(off.security.enabled, false);
       const p = await off.security.authenticate(undefined);
-      assert.deepEqual(p, { name: 'anonymous', roles: ['admin'], acl: { publish: ['>'], subscribe: ['>'] }, via: 'anonymous' });
+      assert.deepEqual(p, { name: 'anonymous', roles: ['admin'], acl: { publish: ['>'], subscribe: ['>'], jobs: ['>'] }, via: 'anonymous' });
       assert.deepEqual(off.security.users.list(), []);
     } finally {
       await other.close();

@@ -3,14 +3,14 @@ import { Type } from '@sinclair/typebox';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { SbError, isSbError } from '../../../broker/errors.js';
 import { SIMPLE_NAME_MAX, SIMPLE_NAME_PATTERN } from '../../../schemas/names.js';
-import { REST_CHANNEL_PREFIX, RestChannel } from '../../../schemas/channel.js';
+import { REST_CHANNEL_PREFIX, RestChannel, RestChannelView } from '../../../schemas/channel.js';
 import type { GatewayDeps } from '../../types.js';
 import { authorize } from '../auth.js';
 import { assertChannelPath, withChannelDefaults } from '../channels.js';
 import { ErrorBody, NoContent } from '../errors.js';
 
 const NameParams = Type.Object({ name: Type.String({ pattern: SIMPLE_NAME_PATTERN, maxLength: SIMPLE_NAME_MAX }) });
-const ChannelOut = Type.Required(RestChannel);
+const ChannelOut = RestChannelView;
 const tags = ['channels'];
 
 /** Registers `/v1/channels` and `/v1/channels/{name}`. Admin (`manage`) only. */
@@ -22,7 +22,7 @@ export function channelRoutes(deps: GatewayDeps): FastifyPluginAsyncTypebox {
 
   return async (app) => {
     app.post('/v1/channels', {
-      schema: { tags, summary: 'Create a REST channel (an HTTP path that publishes to a topic)', body: RestChannel, response: { 201: ChannelOut, '4xx': ErrorBody } },
+      schema: { tags, summary: 'Create a REST channel (an HTTP path that publishes to a topic or runs a job)', body: RestChannel, response: { 201: ChannelOut, '4xx': ErrorBody } },
     }, async (req, reply) => {
       authorize(security, req, 'manage');
       const ch = withChannelDefaults(req.body);

@@ -15,6 +15,7 @@ import { authorize } from '../auth.js';
 import type { ChannelTable } from '../channels.js';
 import { ErrorBody } from '../errors.js';
 import { batchItemBytes } from '../payload.js';
+import { serveJobChannel } from '../jobs.js';
 import { MAX_KEY_LENGTH, publishFromHttp } from '../publish.js';
 
 const NameParams = Type.Object({ name: Type.String() });
@@ -45,6 +46,7 @@ export function rawPublishRoutes(deps: GatewayDeps, channels: ChannelTable): Fas
           reply.header('allow', channel.methods.join(', '));
           throw new SbError('SB_ERR_METHOD_NOT_ALLOWED', `channel ${channel.name} accepts ${channel.methods.join(', ')}`);
         }
+        if (channel.job) return serveJobChannel(broker.jobs, security, channel.job, req, reply);
         return reply.code(201).send(await publishFromHttp(broker, security, channel.topic, req));
       },
     });
