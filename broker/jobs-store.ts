@@ -90,7 +90,7 @@ export class JobStore {
 
   /** Overwrites the record (the worker's writes: running, final). */
   async put(id: string, bytes: Uint8Array): Promise<number> {
-    const ack = await this.publisher.send(kvSubject(this.settings.resultsBucket, id), bytes, natsHeaders());
+    const ack = await this.publisher.send(kvSubject(this.settings.resultsBucket, id), bytes);
     return ack.seq;
   }
 

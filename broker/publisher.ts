@@ -85,7 +85,7 @@ export class Publisher {
   }
 
   /** Low-level: publish `data` with `hdrs` on `subject` and wait for the PubAck. */
-  send(subject: string, data: Uint8Array, hdrs: MsgHdrs): Promise<PubAck> {
+  send(subject: string, data: Uint8Array, hdrs?: MsgHdrs): Promise<PubAck> {
     if (this.closed) return Promise.reject(new SbError('SB_ERR_SHUTTING_DOWN', 'the broker is closing'));
     // Never let nats.js buffer a publish during a reconnect: it could be sent long after we answered 503.
     if (!this.conn.connected()) return Promise.reject(errors.backboneUnavailable());
@@ -94,7 +94,7 @@ export class Publisher {
       this.pending.set(token, { resolve, reject, deadline: Date.now() + this.timeoutMs });
       this.armSweeper();
       try {
-        this.conn.nc.publish(subject, data, { reply: `${this.prefix}.${token}`, headers: hdrs });
+        this.conn.nc.publish(subject, data, hdrs ? { reply: `${this.prefix}.${token}`, headers: hdrs } : { reply: `${this.prefix}.${token}` });
       } catch (e) {
         this.pending.delete(token);
         reject(errors.backboneUnavailable(e));
