@@ -7,7 +7,7 @@ import { resolveProcessConfig, type DeepPartial, type ProcessConfig } from '../s
 type Env = Record<string, string | undefined>;
 
 /** Reads an integer variable, or throws naming the variable (a typo must not silently become the default). */
-function intVar(env: Env, name: string): number | undefined {
+export function intVar(env: Env, name: string): number | undefined {
   const raw = env[name];
   if (raw === undefined || raw === '') return undefined;
   const n = Number(raw);

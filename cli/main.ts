@@ -9,8 +9,6 @@ import { isSbError } from '../broker/errors.js';
 import { clientEnv } from './env-vars.js';
 import { intOption, runPub, runSub } from './pubsub.js';
 import { HELP, commandHelp } from './help.js';
-import type { DevProcess } from './dev.js';
-import type { WorkerProcess } from './worker.js';
 
 const say = (line: string): void => void process.stderr.write(`switchboard: ${line}\n`);
 const out = (line: string): void => void process.stdout.write(`${line}\n`);
@@ -28,11 +26,21 @@ function shutdownDeadlineMs(): number {
   return Number.isInteger(n) && n > 0 ? n : 20_000;
 }
 
-async function dev(): Promise<void> {
+/** A long-running process (`dev`, `worker`) as the signal handling sees it. */
+interface Stoppable {
+  readonly logger: { info(obj: object, msg: string): void };
+  stop(): Promise<unknown[]>;
+}
+
+/**
+ * Runs `start()` until SIGTERM/SIGINT, then stops it within SB_SHUTDOWN_TIMEOUT_MS (watchdog: exit 70);
+ * a second signal exits at once (130). Exit code 0 when every stop step succeeded, else 1.
+ */
+async function runUntilSignalled(start: () => Promise<Stoppable>): Promise<void> {
   // Set once started; the signal handler reads it (before that, a signal only marks the stop as wanted).
-  let running: DevProcess | undefined = undefined;
+  let running: Stoppable | undefined = undefined;
   let stopping = false;
-  const shutdown = (proc: DevProcess): void => {
+  const shutdown = (proc: Stoppable): void => {
     void proc.stop().then((failures) => {
       process.exitCode = failures.length > 0 ? 1 : 0;
     });
@@ -56,51 +64,35 @@ async function dev(): Promise<void> {
   // Registered before starting, so a signal during start still stops what started (e.g. a nats-server).
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
-  // Lazy imports: `pub`, `sub` and `--help` must not load TypeBox, fastify, NATS or security.
-  const { processConfigFromEnv } = await import('./env.js');
-  const config = processConfigFromEnv(process.env);
-  const { startDev } = await import('./dev.js');
-  running = await startDev({ config, say });
+  running = await start();
   if (stopping) shutdown(running);
+}
+
+async function dev(): Promise<void> {
+  await runUntilSignalled(async () => {
+    // Lazy imports: `pub`, `sub` and `--help` must not load TypeBox, fastify, NATS or security.
+    const { processConfigFromEnv } = await import('./env.js');
+    const config = processConfigFromEnv(process.env);
+    const { startDev } = await import('./dev.js');
+    return startDev({ config, say });
+  });
 }
 
 async function worker(argv: string[]): Promise<void> {
   const { values } = parseArgs({ args: argv, options: { config: { type: 'string', short: 'c' }, help: { type: 'boolean', short: 'h' } } });
   if (values.help) return out(commandHelp('worker'));
-  let running: WorkerProcess | undefined = undefined;
-  let stopping = false;
-  const shutdown = (proc: WorkerProcess): void => {
-    void proc.stop().then((failures) => {
-      process.exitCode = failures.length > 0 ? 1 : 0;
+  await runUntilSignalled(async () => {
+    const { processConfigFromEnv } = await import('./env.js');
+    const config = processConfigFromEnv(process.env);
+    const { startWorkerProcess } = await import('./worker.js');
+    // Fault tests only (docs/workers.md): die right after a result is recorded, before its ack.
+    const afterResult = process.env['SB_FAULT_KILL_AFTER_RESULT'] === '1' ? () => process.kill(process.pid, 'SIGKILL') : undefined;
+    return startWorkerProcess({
+      config, env: process.env, cwd: process.cwd(),
+      ...(values.config ? { configPath: values.config } : {}),
+      ...(afterResult ? { afterResult } : {}),
     });
-  };
-  const onSignal = (signal: NodeJS.Signals): void => {
-    if (stopping) {
-      say(`${signal} again: exiting without waiting`);
-      process.exit(130);
-    }
-    stopping = true;
-    const deadline = shutdownDeadlineMs();
-    setTimeout(() => {
-      say(`shutdown did not finish within ${deadline} ms; exiting`);
-      process.exit(70);
-    }, deadline).unref();
-    running?.logger.info({ signal }, 'shutting down');
-    if (running) shutdown(running);
-  };
-  process.on('SIGTERM', onSignal);
-  process.on('SIGINT', onSignal);
-  const { processConfigFromEnv } = await import('./env.js');
-  const config = processConfigFromEnv(process.env);
-  const { startWorkerProcess } = await import('./worker.js');
-  // Fault tests only (docs/workers.md): die right after a result is recorded, before its ack.
-  const afterResult = process.env['SB_FAULT_KILL_AFTER_RESULT'] === '1' ? () => process.kill(process.pid, 'SIGKILL') : undefined;
-  running = await startWorkerProcess({
-    config, env: process.env, cwd: process.cwd(),
-    ...(values.config ? { configPath: values.config } : {}),
-    ...(afterResult ? { afterResult } : {}),
   });
-  if (stopping) shutdown(running);
 }
 
 async function pub(argv: string[]): Promise<void> {

@@ -3,13 +3,15 @@
  * plugin handlers. Config from `--config FILE` (YAML/JSON, the WorkerConfig schema) or SB_WORKER_* env.
  * Signals, exit codes and the fault hook's kill stay in main.ts; this module only builds and tears down.
  */
+import { isAbsolute, resolve } from 'node:path';
 import { createBroker, createLogger, createMetrics, type Logger } from '../broker/index.js';
 import type { ProcessConfig } from '../schemas/index.js';
 import type { WorkerConfig } from '../schemas/job.js';
 import {
-  builtinHandlers, createWorker, handlerPathsFromEnv, loadHandlerModules, loadWorkerConfigFile, mergeHandlers, workerConfigFromEnv, type JobHandler,
+  builtinHandlers, createWorker, loadHandlerModules, loadWorkerConfigFile, mergeHandlers, resolveWorkerConfig, type JobHandler,
 } from '../workers/index.js';
 import { Lifecycle, type StepFailure } from './lifecycle.js';
+import { intVar } from './env.js';
 
 /** Options for {@link startWorkerProcess}. */
 export interface WorkerProcessOptions {
@@ -69,4 +71,40 @@ async function stopAll(life: Lifecycle, logger: Logger): Promise<StepFailure[]> 
   });
   logger.flush();
   return failures;
+}
+
+/**
+ * The env form: `SB_WORKER_TYPES=winrm.exec:8,noop` (concurrency optional), `SB_WORKER_HANDLERS=a.ts,b.js`
+ * (relative to `cwd`), `SB_WORKER_ID`, `SB_WORKER_DRAIN_MS`, `SB_WORKER_ACK_WAIT_MS`. With no
+ * SB_WORKER_TYPES, `defaultTypes` (every loaded handler's type) are run at their default settings.
+ */
+export function workerConfigFromEnv(env: Record<string, string | undefined>, cwd: string, defaultTypes: () => string[]): WorkerConfig {
+  const ackWait = intVar(env, 'SB_WORKER_ACK_WAIT_MS');
+  const types = (env['SB_WORKER_TYPES'] ? env['SB_WORKER_TYPES'].split(',') : defaultTypes())
+    .map((s) => s.trim())
+    .filter((s) => s.length > 0)
+    .map((s) => {
+      const [type, conc] = s.split(':');
+      const t: Record<string, unknown> = { type };
+      if (conc !== undefined) {
+        const n = Number(conc);
+        if (!Number.isInteger(n)) throw new Error(`SB_WORKER_TYPES: concurrency of ${type} must be an integer, got ${JSON.stringify(conc)}`);
+        t['concurrency'] = n;
+      }
+      if (ackWait !== undefined) t['ackWaitMs'] = ackWait;
+      return t;
+    });
+  const raw: Record<string, unknown> = {
+    types,
+    handlers: (env['SB_WORKER_HANDLERS'] ?? '').split(',').map((s) => s.trim()).filter((s) => s.length > 0),
+  };
+  if (env['SB_WORKER_ID']) raw['id'] = env['SB_WORKER_ID'];
+  const drain = intVar(env, 'SB_WORKER_DRAIN_MS');
+  if (drain !== undefined) raw['drainMs'] = drain;
+  return resolveWorkerConfig(raw, cwd);
+}
+
+/** Handler module paths from SB_WORKER_HANDLERS, absolute. */
+export function handlerPathsFromEnv(env: Record<string, string | undefined>, cwd: string): string[] {
+  return (env['SB_WORKER_HANDLERS'] ?? '').split(',').map((s) => s.trim()).filter((s) => s.length > 0).map((p) => (isAbsolute(p) ? p : resolve(cwd, p)));
 }

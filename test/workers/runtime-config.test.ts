@@ -3,7 +3,8 @@ import assert from 'node:assert/strict';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { jobRetryDelayMs } from '../../broker/index.js';
-import { loadHandlerModules, loadWorkerConfigFile, mergeHandlers, resolveWorkerConfig, workerConfigFromEnv } from '../../workers/index.js';
+import { loadHandlerModules, loadWorkerConfigFile, mergeHandlers, resolveWorkerConfig } from '../../workers/index.js';
+import { workerConfigFromEnv } from '../../cli/worker.js';
 import { FIXTURES, tempLog } from './helpers.js';
 
 describe('worker config', () => {
