@@ -21,6 +21,8 @@ interface Waiter {
   type?: string;
   /** Stream sequence of the job message, once stored (own jobs). */
   seq?: number;
+  /** Who submitted it (own jobs), so a cancel record stays visible to its submitter. */
+  principal?: string;
   expires: number;
   /** Its reply comes on our inbox (we submitted it); false: only the results topic tells us. */
   own: boolean;
@@ -98,6 +100,7 @@ export class JsJobClient implements JobClient {
     try {
       ({ accepted, seq } = await this.publish(envelope, bytes, `${this.inbox}.${id}`));
       waiting.waiter.seq = seq;
+      waiting.waiter.principal = envelope.principal;
     } catch (e) {
       this.unregister(waiting.waiter);
       throw e;
@@ -136,7 +139,9 @@ export class JsJobClient implements JobClient {
       if (!cur && !this.waiters.has(id)) throw errors.jobNotFound(id);
       const now = new Date().toISOString();
       const mine = [...(this.waiters.get(id) ?? [])].find((w) => w.type);
-      const base: JobRecord = cur?.record ?? { id, type: mine?.type ?? 'unknown', status: 'queued', ...(mine?.seq ? { seq: mine.seq } : {}) };
+      const base: JobRecord = cur?.record ?? {
+        id, type: mine?.type ?? 'unknown', status: 'queued', ...(mine?.seq ? { seq: mine.seq } : {}), ...(mine?.principal ? { principal: mine.principal } : {}),
+      };
       const rec: JobRecord = {
         ...base, status: 'cancelled', finishedAt: now, durationMs: 0,
         error: { code: 'SB_ERR_JOB_CANCELLED', message: `cancelled by ${principal} before it started`, retryable: false },
@@ -144,8 +149,7 @@ export class JsJobClient implements JobClient {
       // A worker that picks the job up later reads this record and skips the job.
       const bytes = encodeRecord(rec);
       if (await this.store.compareAndSet(id, bytes, cur?.revision ?? 0)) {
-        // Take the job out of the queue. A first delivery is not checked against the record (docs/jobs.md),
-        // so this, plus the cancel signal every worker remembers for a minute, is what keeps it from running.
+        // Take the job out of the queue as well; a worker that still gets it reads this record first and skips it.
         if (base.seq !== undefined) await this.store.removeJob(base.seq);
         this.deliver(id, rec as JobResult);
         await this.store.publishEvent(rec, bytes).catch((err: unknown) => this.log.warn({ err, id }, 'result event of a cancelled job failed'));

@@ -4,7 +4,7 @@
  * letters, poison input, deadlines, cancellation, and the registry.
  */
 import assert from 'node:assert/strict';
-import { isSbError, topicSubject } from '../../broker/index.js';
+import { idempotentJobId, isSbError, topicSubject } from '../../broker/index.js';
 import type { JobRecord } from '../../schemas/job.js';
 import type { Worker } from '../../workers/index.js';
 import { sharedBrokerSuite, startBroker, until } from '../broker/helpers.js';
@@ -245,6 +245,20 @@ describe('jobs: pipeline and worker runtime', function () {
     assert.deepEqual(await linesOf(first.id), []);
     // Cancelling a final job changes nothing.
     assert.equal((await jobs().cancel(second.id, 'alice')).status, 'succeeded');
+  });
+
+  it('cancel of a queued sync job: the waiting caller gets cancelled, and the record keeps its submitter', async () => {
+    const key = `k-${Math.random().toString(36).slice(2)}`;
+    const id = idempotentJobId('carol', t('sleep'), key);
+    const waiting = jobs().submitAndWait({ type: t('sleep'), input: { ms: 1, log: effects.log }, principal: 'carol', idempotencyKey: key }, 5000);
+    // No worker runs: the job stays queued, and a sync submit writes no record while it waits.
+    await until(async () => (await jobs().cancel(id, 'carol').catch(() => undefined))?.status === 'cancelled', 5000, 'the cancel to find the waiting job');
+    const { result } = await waiting;
+    assert.equal(result?.status, 'cancelled');
+    const rec = await jobs().get(id);
+    assert.deepEqual([rec?.status, rec?.principal], ['cancelled', 'carol']);
+    await start([{ type: 'sleep' }]);
+    assert.deepEqual(await linesOf(id), []);
   });
 
   it('the registry lists live workers with in-flight counts; a stopped worker leaves it', async () => {
