@@ -32,6 +32,8 @@ export const WORKER_ENV = {
   SB_WORKER_ID: 'registry id (default <host>-<pid>-<random>)',
   SB_WORKER_DRAIN_MS: 'on SIGTERM, wait this long for in-flight jobs before handing them back (default 10000)',
   SB_WORKER_ACK_WAIT_MS: 'ack wait of every type, ms (default 30000; heartbeats at a third)',
+  SB_WORKER_HEALTH_PORT: 'serve GET /healthz and /readyz on this port for probes (off when unset)',
+  SB_WORKER_HEALTH_HOST: 'interface of the health port (default 0.0.0.0)',
   SB_FAULT_KILL_AFTER_RESULT: 'fault tests only: "1" SIGKILLs the worker right after it records its first result, before the ack',
 } as const;
 

@@ -3,12 +3,13 @@
  * plugin handlers. Config from `--config FILE` (YAML/JSON, the WorkerConfig schema) or SB_WORKER_* env.
  * Signals, exit codes and the fault hook's kill stay in main.ts; this module only builds and tears down.
  */
+import { createServer } from 'node:http';
 import { isAbsolute, resolve } from 'node:path';
 import { createBroker, createLogger, createMetrics, type Logger } from '../broker/index.js';
 import type { ProcessConfig } from '../schemas/index.js';
 import type { WorkerConfig } from '../schemas/job.js';
 import {
-  builtinHandlers, createWorker, loadHandlerModules, loadWorkerConfigFile, mergeHandlers, resolveWorkerConfig, type JobHandler,
+  builtinHandlers, createWorker, loadHandlerModules, loadWorkerConfigFile, mergeHandlers, resolveWorkerConfig, type JobHandler, type Worker,
 } from '../workers/index.js';
 import { Lifecycle, type StepFailure } from './lifecycle.js';
 import { intVar } from './env.js';
@@ -33,6 +34,33 @@ export interface WorkerProcess {
   stop(): Promise<StepFailure[]>;
 }
 
+/**
+ * `GET /healthz` (200 while the process runs) and `GET /readyz` (200 while connected and pulling, 503
+ * before start and during the drain), for Kubernetes probes; nothing else is served.
+ */
+async function startHealthServer(port: number, host: string, ready: () => boolean): Promise<{ port: number; close(): Promise<void> }> {
+  const server = createServer((req, res) => {
+    const ok = req.url === '/healthz' ? true : req.url === '/readyz' ? ready() : undefined;
+    if (ok === undefined) {
+      res.writeHead(404).end();
+      return;
+    }
+    res.writeHead(ok ? 200 : 503, { 'content-type': 'application/json' }).end(JSON.stringify({ status: ok ? 'ok' : 'unavailable' }));
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => resolve());
+  });
+  const addr = server.address();
+  return {
+    port: typeof addr === 'object' && addr ? addr.port : port,
+    close: () => new Promise<void>((resolve) => {
+      server.close(() => resolve());
+      server.closeAllConnections();
+    }),
+  };
+}
+
 /** Loads the config and handlers, then starts broker and worker; on failure, stops what started. */
 export async function startWorkerProcess(opts: WorkerProcessOptions): Promise<WorkerProcess> {
   const logger = createLogger({ level: opts.config.log.level, ...(opts.logDestination ? { destination: opts.logDestination } : {}) });
@@ -41,10 +69,19 @@ export async function startWorkerProcess(opts: WorkerProcessOptions): Promise<Wo
     const { handlers, config } = await workerSetup(opts);
     const broker = await createBroker({ config: opts.config, logger, metrics: createMetrics() });
     life.add('broker', () => broker.close({ deadlineMs: 5000 }));
-    const worker = await createWorker({ broker, config, handlers, logger, ...(opts.afterResult ? { afterResult: opts.afterResult } : {}) });
-    life.add('worker', () => worker.stop());
-    logger.info({ workerId: worker.id }, `worker ${worker.id} running`);
-    return { logger, id: worker.id, stop: () => stopAll(life, logger) };
+    // Started before the worker and stopped after it, so /readyz answers 503 while the worker drains.
+    const ref: { worker?: Worker } = {};
+    const healthPort = intVar(opts.env, 'SB_WORKER_HEALTH_PORT');
+    if (healthPort !== undefined) {
+      const health = await startHealthServer(healthPort, opts.env['SB_WORKER_HEALTH_HOST'] || '0.0.0.0', () => broker.ready() && ref.worker?.info().state === 'running');
+      life.add('health', () => health.close());
+      logger.info({ port: health.port }, `worker health on port ${health.port}`);
+    }
+    const started = await createWorker({ broker, config, handlers, logger, ...(opts.afterResult ? { afterResult: opts.afterResult } : {}) });
+    ref.worker = started;
+    life.add('worker', () => started.stop());
+    logger.info({ workerId: started.id }, `worker ${started.id} running`);
+    return { logger, id: started.id, stop: () => stopAll(life, logger) };
   } catch (e) {
     await stopAll(life, logger);
     throw e;

@@ -1,13 +1,13 @@
 import assert from 'node:assert/strict';
 import { readFile, readdir } from 'node:fs/promises';
 import { parse, parseAllDocuments } from 'yaml';
-import { CLIENT_ENV, SERVER_ENV } from '../../cli/index.js';
+import { CLIENT_ENV, SERVER_ENV, WORKER_ENV } from '../../cli/index.js';
 
 const root = new URL('../../', import.meta.url);
 const read = (p: string): Promise<string> => readFile(new URL(p, root), 'utf8');
 // Variables the entrypoint reads itself (not part of ProcessConfig).
 const ENTRYPOINT_ENV = ['SB_SHUTDOWN_TIMEOUT_MS'];
-const KNOWN = new Set([...Object.keys(SERVER_ENV), ...ENTRYPOINT_ENV]);
+const KNOWN = new Set([...Object.keys(SERVER_ENV), ...Object.keys(WORKER_ENV), ...ENTRYPOINT_ENV]);
 
 interface ComposeService {
   image?: string;

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import type { Worker } from '../../workers/index.js';
 import { sharedBrokerSuite, until, uniq } from '../broker/helpers.js';
 import { CliProcess } from '../cli/process.js';
-import { SHARED_NATS_URL } from '../support/nats-server.js';
+import { SHARED_NATS_URL, freePort } from '../support/nats-server.js';
 import { FIXTURES, FIXTURE_TYPES, dropJobTypes, jobPrefix, spawnWorker, startWorker, tempLog } from './helpers.js';
 
 describe('switchboard worker (process)', function () {
@@ -73,5 +73,24 @@ describe('switchboard worker (process)', function () {
     const events = (await effects.lines()).filter((x) => x[1] === long.id).map((x) => `${x[0]}@${x[2] === a.id ? 'A' : 'B'}${x[4] ? `:${x[4]}` : ''}`);
     assert.deepEqual(events, ['start@A', 'aborted@A:shutdown', 'start@B', 'done@B']);
     assert.equal((await jobs.workers()).some((w) => w.id === a.id), false, 'the drained worker left the registry');
+  });
+
+  it('SB_WORKER_HEALTH_PORT: /healthz and /readyz answer 200 while running; /readyz turns 503 during the drain', async () => {
+    const port = await freePort();
+    const a = await spawnWorker({
+      dir: effects.dir, bucket: suite.bucket, prefix, types: [{ type: 'sleep' }], drainMs: 3000,
+      env: { SB_WORKER_HEALTH_PORT: String(port), SB_WORKER_HEALTH_HOST: '127.0.0.1' },
+    });
+    procs.push(a.cli);
+    const get = async (path: string) => (await fetch(`http://127.0.0.1:${port}${path}`)).status;
+    assert.deepEqual([await get('/healthz'), await get('/readyz'), await get('/metrics')], [200, 200, 404]);
+    // A job that outlives the SIGTERM keeps the drain going long enough to see readiness go.
+    const job = await suite.tb.broker.jobs.submit({ type: t('sleep'), input: { ms: 1500, log: effects.log }, principal: 'p' });
+    await until(async () => (await effects.lines()).some((l) => l[0] === 'start' && l[1] === job.id), 5000, 'the job started');
+    const exit = a.cli.kill('SIGTERM');
+    await until(async () => (await get('/readyz').catch(() => 0)) === 503, 3000, '/readyz 503 while draining');
+    assert.equal(await get('/healthz'), 200, 'alive while draining');
+    assert.equal((await exit).code, 0);
+    assert.equal((await suite.tb.broker.jobs.wait(job.id, 5000))?.status, 'succeeded', 'the drain let the job finish');
   });
 });
