@@ -123,6 +123,17 @@ export async function serveJobChannel(jobs: JobClient, security: Security, job: 
   const body = Buffer.isBuffer(req.body) ? parseJsonBody(req.body) : undefined;
   const call: JobCall = { type: job.type, input: mergeInput(job.input, body), mode: job.mode, timeoutMs: job.timeoutMs };
   if (job.jobTimeoutMs !== undefined) call.jobTimeoutMs = job.jobTimeoutMs;
+  // Already JSON text: with a JSON content type Fastify sends a string as is (a string output stays a JSON string).
+  return answerJob(jobs, security, req, reply, call, (r) => reply.code(200).type('application/json; charset=utf-8').send(JSON.stringify(r.output ?? null)));
+}
+
+/**
+ * Runs `call` for the request's principal, with the request's Idempotency-Key, and answers: 202 with
+ * the id (async), `succeeded(record)` (sync success), or the job error with `Location`.
+ */
+export async function answerJob(
+  jobs: JobClient, security: Security, req: FastifyRequest, reply: FastifyReply, call: JobCall, succeeded: (r: JobResult) => FastifyReply,
+): Promise<FastifyReply> {
   const key = idempotencyKeyOf(req);
   if (key !== undefined) call.idempotencyKey = key;
   const a = await runJob(jobs, security, principalOf(req), call);
@@ -130,8 +141,7 @@ export async function serveJobChannel(jobs: JobClient, security: Security, job: 
     case 'accepted':
       return reply.code(202).header('location', jobLocation(a.id)).send({ id: a.id, status: 'queued', duplicate: a.duplicate });
     case 'succeeded':
-      // Already JSON text: with a JSON content type Fastify sends a string as is (a string output stays a JSON string).
-      return reply.code(200).type('application/json; charset=utf-8').send(JSON.stringify(a.record.output ?? null));
+      return succeeded(a.record);
     case 'failed':
       return sendJobError(reply, a.error, a.record.id);
     case 'pending':

@@ -11,7 +11,7 @@ import { JOB_TIMEOUT_MAX_MS, JOB_WAIT_DEFAULT_MS, JOB_WAIT_MAX_MS } from '../../
 import type { GatewayDeps } from '../../types.js';
 import { authorize, principalOf } from '../auth.js';
 import { ErrorBody } from '../errors.js';
-import { JobErrorBody, canSeeJob, idempotencyKeyOf, jobLocation, parseJsonBody, runJob, sendJobError, type JobCall } from '../jobs.js';
+import { JobErrorBody, answerJob, canSeeJob, parseJsonBody, type JobCall } from '../jobs.js';
 
 const tags = ['jobs'];
 const idRe = new RegExp(JOB_ID_PATTERN);
@@ -60,19 +60,7 @@ export function jobRoutes(deps: GatewayDeps): FastifyPluginAsyncTypebox {
       const q = req.query;
       const call: JobCall = { type: req.params.type, input: req.body ?? {}, mode: q.mode, timeoutMs: q.timeoutMs };
       if (q.jobTimeoutMs !== undefined) call.jobTimeoutMs = q.jobTimeoutMs;
-      const key = idempotencyKeyOf(req);
-      if (key !== undefined) call.idempotencyKey = key;
-      const a = await runJob(jobs, security, principalOf(req), call);
-      switch (a.kind) {
-        case 'accepted':
-          return reply.code(202).header('location', jobLocation(a.id)).send({ id: a.id, status: 'queued', duplicate: a.duplicate });
-        case 'succeeded':
-          return reply.code(200).send(a.record);
-        case 'failed':
-          return sendJobError(reply, a.error, a.record.id);
-        case 'pending':
-          return sendJobError(reply, a.error, a.id);
-      }
+      return answerJob(jobs, security, req, reply, call, (r) => reply.code(200).send(r));
     });
 
     app.get('/v1/jobs/:id', {
