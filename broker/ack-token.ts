@@ -5,6 +5,7 @@
  * token names this subscription's consumer on one of this subscription's topics. A forged token can
  * therefore only settle a message its caller may read and settle anyway (docs/backbone.md, "Ack tokens").
  */
+import { nanos } from '@nats-io/nats-core';
 import { errors } from './errors.js';
 
 /** What an ack subject says about one delivery. */
@@ -53,6 +54,11 @@ function digits(s: string | undefined): number {
     n = n * 10 + c;
   }
   return n;
+}
+
+/** The payload of a nak that redelivers after `delayMs` (published on the message's ack subject). */
+export function nakWithDelay(delayMs: number): string {
+  return `-NAK ${JSON.stringify({ delay: nanos(delayMs) })}`;
 }
 
 const ACK_PREFIX = '$JS.ACK.';

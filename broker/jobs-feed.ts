@@ -7,7 +7,7 @@
  */
 import { createInbox, type Msg, type NatsConnection, type Subscription } from '@nats-io/nats-core';
 import { parseAckSubject, type AckSubject } from './ack-token.js';
-import type { PullSource } from './puller.js';
+import { consumerGone, requestNext, type PullSource } from './puller.js';
 
 interface OpenRequest {
   left: number;
@@ -61,7 +61,7 @@ export class JobFeed {
     const id = String(++this.counter);
     this.open.set(id, { left: batch, expiresAt: Date.now() + expiresMs + GRACE_MS });
     try {
-      this.nc.publish(`$JS.API.CONSUMER.MSG.NEXT.${this.source.stream}.${this.source.consumer}`, JSON.stringify({ batch, expires: expiresMs * 1_000_000 }), { reply: `${this.inbox}.${id}` });
+      requestNext(this.nc, this.source, `${this.inbox}.${id}`, batch, expiresMs);
     } catch {
       this.open.delete(id);
     }
@@ -93,7 +93,7 @@ export class JobFeed {
       // A status ends its request: 408 expired, 404 nothing, 409 refused (limits, or the consumer deleted), 503 gone.
       const id = msg.subject.slice(this.inbox.length + 1);
       this.open.delete(id);
-      if (code === 503 || (code === 409 && /deleted/i.test(msg.headers?.description ?? ''))) this.on.missing();
+      if (consumerGone(msg)) this.on.missing();
       this.on.ended();
       return;
     }

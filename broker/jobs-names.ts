@@ -4,6 +4,7 @@
  */
 import { createHash } from 'node:crypto';
 import { JOB_TYPE_MAX, JOB_TYPE_PATTERN } from '../schemas/job.js';
+import { HEADERS } from '../schemas/message.js';
 import { errors } from './errors.js';
 import { SUBJECT_PREFIX } from './subjects.js';
 
@@ -19,7 +20,7 @@ export const JOB_CONSUMER_PREFIX = 'SBJ_';
 /** Headers of job messages, result events and job dead letters. */
 export const JOB_HEADERS = {
   /** The submitting process's inbox subject for this job's core reply. */
-  replyTo: 'Sb-Reply-To',
+  replyTo: HEADERS.replyTo,
   jobId: 'Sb-Job-Id',
   jobType: 'Sb-Job-Type',
   jobStatus: 'Sb-Job-Status',

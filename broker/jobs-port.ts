@@ -3,7 +3,7 @@
  * Retry, backoff, dead letters and the completion order live here, once (STYLE §2); the runtime
  * only runs handlers and says how each run ended. docs/jobs.md describes the guarantees.
  */
-import { headers as natsHeaders, type Msg, type Subscription } from '@nats-io/nats-core';
+import { headers as natsHeaders, millis, nanos, type Msg, type Subscription } from '@nats-io/nats-core';
 import type { ConsumerConfig } from '@nats-io/jetstream';
 import type { JobEnvelope, JobRecord, JobResult, WorkerInfo, WorkerTypeConfig } from '../schemas/job.js';
 import { isFinal } from '../schemas/job.js';
@@ -12,14 +12,13 @@ import type { Logger } from './log.js';
 import type { JobStore } from './jobs-store.js';
 import { encodeRecord } from './jobs-store.js';
 import type { PullSource } from './puller.js';
-import type { AckSubject } from './ack-token.js';
+import { nakWithDelay, type AckSubject } from './ack-token.js';
 import { JobFeed } from './jobs-feed.js';
 import { MIN_NAK_DELAY_MS } from './subscription-record.js';
 import { JS_ERR, jsErrCode, toBackboneError } from './js-errors.js';
 import { CANCEL_SUBJECT_PREFIX, JOB_HEADERS, jobConsumerName, jobSubject, jobTypeKey } from './jobs-names.js';
 import { HEADERS } from '../schemas/message.js';
 
-const MS = 1_000_000;
 /** How long a handed-back job waits before another worker may take it, ms. */
 export const HANDBACK_DELAY_MS = 100;
 
@@ -141,7 +140,7 @@ export class JsJobPort implements JobPort {
       filter_subject: jobSubject(cfg.type),
       ack_policy: 'explicit' as never,
       deliver_policy: 'all' as never,
-      ack_wait: cfg.ackWaitMs * MS,
+      ack_wait: nanos(cfg.ackWaitMs),
       // Unbounded on the server: the runtime counts attempts itself (hand-backs are not attempts) and
       // dead-letters any delivery past maxAttempts before running it (docs/jobs.md).
       max_deliver: -1,
@@ -151,7 +150,7 @@ export class JsJobPort implements JobPort {
       const ci = await this.store.jsm.consumers.info(stream, name);
       if (ci.config.ack_wait !== want.ack_wait) {
         // The last worker to start decides the shared ack wait; say so, since heartbeats depend on it.
-        this.log.info({ type: cfg.type, from: (ci.config.ack_wait ?? 0) / MS, to: cfg.ackWaitMs }, 'job consumer ack wait changed');
+        this.log.info({ type: cfg.type, from: millis(ci.config.ack_wait ?? 0), to: cfg.ackWaitMs }, 'job consumer ack wait changed');
         await this.store.jsm.consumers.update(stream, name, { ack_wait: want.ack_wait as number });
       }
     } catch (e) {
@@ -189,7 +188,7 @@ export class JsJobPort implements JobPort {
     const cur = await this.store.read(d.envelope.id);
     if (cur && isFinal(cur.record)) {
       // Recorded but not acked (a crash between the two): tell the waiters again, never run it twice.
-      await this.notifyAndSettle(d, cur.record, encodeRecord(cur.record), '+ACK');
+      await this.notifyAndSettle(d, cur.record, encodeRecord(cur.record));
       return 'skip';
     }
     d.handbacks = cur?.record.handbacks ?? 0;
@@ -282,10 +281,10 @@ export class JsJobPort implements JobPort {
   }
 
   // A redelivered job whose result is recorded: the event is deduplicated, the reply is cheap.
-  private async notifyAndSettle(d: JobDelivery, rec: JobRecord, bytes: Uint8Array, settle: '+ACK'): Promise<void> {
+  private async notifyAndSettle(d: JobDelivery, rec: JobRecord, bytes: Uint8Array): Promise<void> {
     await this.store.publishEvent(rec, bytes);
     this.reply(d, bytes);
-    this.store.nc.publish(d.ackSubject, settle === '+ACK' ? VERB.ack : VERB.term);
+    this.store.nc.publish(d.ackSubject, VERB.ack);
   }
 
   private async deadLetter(d: JobDelivery, rec: JobResult, reason: JobDeadLetterReason, lastCode: string): Promise<void> {
@@ -311,7 +310,7 @@ export class JsJobPort implements JobPort {
   }
 
   private nak(d: JobDelivery, delayMs: number): void {
-    this.store.nc.publish(d.ackSubject, `-NAK ${JSON.stringify({ delay: Math.max(MIN_NAK_DELAY_MS, delayMs) * MS })}`);
+    this.store.nc.publish(d.ackSubject, nakWithDelay(Math.max(MIN_NAK_DELAY_MS, delayMs)));
   }
 
   private recordBase(d: JobDelivery): JobRecord {

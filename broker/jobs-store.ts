@@ -4,11 +4,12 @@
  * process can submit, run and read jobs without a setup step. Record writes go through the fast
  * {@link Publisher} (a KV put is a publish on `$KV.<bucket>.<key>`): one PubAck, no per-call inbox.
  */
-import { createInbox, headers as natsHeaders, type Msg, type MsgHdrs, type NatsConnection, type Subscription } from '@nats-io/nats-core';
+import { createInbox, headers as natsHeaders, nanos, type Msg, type MsgHdrs, type NatsConnection, type Subscription } from '@nats-io/nats-core';
 import type { JetStreamManager } from '@nats-io/jetstream';
 import { Kvm, type KV } from '@nats-io/kv';
 import type { ProcessConfig } from '../schemas/config.js';
 import type { JobRecord, WorkerInfo } from '../schemas/job.js';
+import { HEADERS } from '../schemas/message.js';
 import type { Logger } from './log.js';
 import type { Publisher } from './publisher.js';
 import type { StreamTopicManager } from './topics.js';
@@ -20,7 +21,6 @@ import { JOB_HEADERS, JOB_SUBJECT_PREFIX, kvSubject } from './jobs-names.js';
 /** The `jobs` section of the process config. */
 export type JobsSettings = ProcessConfig['jobs'];
 
-const MS = 1_000_000;
 /** Registry entries outlive their writer by this much at most (3 heartbeats are what counts as alive). */
 const WORKERS_TTL_MS = 60_000;
 const enc = new TextEncoder();
@@ -115,6 +115,7 @@ export class JobStore {
     try {
       await this.jsm.streams.deleteMessage(this.settings.stream, seq, false);
     } catch (e) {
+      // 2.9 answers every failed delete with err_code 10057; only its description tells "already gone".
       if (!/no message found|not found/i.test((e as Error).message ?? '')) this.log.warn({ err: e, seq }, 'queued job not removed from the stream');
     }
   }
@@ -130,7 +131,7 @@ export class JobStore {
 
   /** Stores a dead-letter copy (body unchanged); deduplicated per job id. */
   async publishDeadLetter(id: string, body: Uint8Array, hdrs: MsgHdrs): Promise<void> {
-    hdrs.set('Nats-Msg-Id', `jobdlq:${id}`);
+    hdrs.set(HEADERS.natsMsgId, `jobdlq:${id}`);
     await this.publisher.send(topicSubject(this.settings.deadTopic), body, hdrs);
   }
 
@@ -240,7 +241,7 @@ async function ensureStream(jsm: JetStreamManager, s: JobsSettings): Promise<voi
       subjects: [`${JOB_SUBJECT_PREFIX}>`],
       retention: 'workqueue' as never,
       storage: 'file' as never,
-      duplicate_window: s.dedupWindowMs * MS,
+      duplicate_window: nanos(s.dedupWindowMs),
       num_replicas: 1,
     });
   } catch (e) {

@@ -7,6 +7,7 @@
 import { createInbox, headers as natsHeaders, nuid, type Msg, type Subscription } from '@nats-io/nats-core';
 import type { JobEnvelope, JobRecord, JobResult, WorkerInfo } from '../schemas/job.js';
 import { isFinal, JOB_ID_PATTERN } from '../schemas/job.js';
+import { HEADERS } from '../schemas/message.js';
 import type { Connection } from './connection.js';
 import type { ConfigStore, JobAccepted, JobClient, JobSubmit } from './types.js';
 import type { Logger } from './log.js';
@@ -228,8 +229,8 @@ export class JsJobClient implements JobClient {
 
   private async publish(envelope: JobEnvelope, bytes: Uint8Array, replyTo: string | undefined): Promise<{ accepted: JobAccepted; seq: number }> {
     const h = natsHeaders();
-    h.set('Nats-Msg-Id', envelope.id);
-    h.set('Content-Type', 'application/json');
+    h.set(HEADERS.natsMsgId, envelope.id);
+    h.set(HEADERS.contentType, 'application/json');
     if (replyTo) h.set(JOB_HEADERS.replyTo, replyTo);
     try {
       const ack = await this.store.publisher.send(jobSubject(envelope.type), bytes, h);

@@ -4,7 +4,7 @@
  * one message is there, so we speak the protocol ourselves: a `no_wait` pass first, then `batch: 1`
  * requests that each end with their first message (nothing left half-served on the server).
  */
-import { createInbox, type Msg, type NatsConnection } from '@nats-io/nats-core';
+import { createInbox, nanos, type Msg, type NatsConnection } from '@nats-io/nats-core';
 import { parseAckSubject, type AckSubject } from './ack-token.js';
 
 /** One durable consumer the pull reads from. */
@@ -37,6 +37,21 @@ interface Request {
 const GRACE_MS = 2000;
 
 /**
+ * Sends one pull request (`MSG.NEXT`) to `source` for up to `batch` messages: held on the server for
+ * `expiresMs`, or answered at once with what is there (`no_wait`). Messages and the ending status go to `reply`.
+ */
+export function requestNext(nc: NatsConnection, source: PullSource, reply: string, batch: number, expiresMs: number | 'no_wait'): void {
+  const body = expiresMs === 'no_wait' ? { batch, no_wait: true } : { batch, expires: nanos(expiresMs) };
+  nc.publish(`$JS.API.CONSUMER.MSG.NEXT.${source.stream}.${source.consumer}`, JSON.stringify(body), { reply });
+}
+
+/** Whether a pull request's status says its consumer is gone (503 nobody there, 409 "…deleted"): it must be re-created. */
+export function consumerGone(msg: Msg): boolean {
+  const code = msg.headers?.code ?? 0;
+  return code === 503 || (code === 409 && /deleted/i.test(msg.headers?.description ?? ''));
+}
+
+/**
  * Sends one pull request per source (`batch[i]` messages each) on one inbox and collects replies.
  * Resolves at the first message when `early`, else when every request has ended. Messages that arrive
  * after it resolved go to `late`.
@@ -67,8 +82,7 @@ export function pullOnce(
         if (idx !== undefined && code >= 100) {
           // A status ends its request: 404/408 no (more) messages, 409 consumer gone, 503 nobody there.
           const r = open.get(idx);
-          const gone = code === 503 || (code === 409 && /deleted/i.test(msg.headers?.description ?? ''));
-          if (r && gone) out.missing.push(r.source);
+          if (r && consumerGone(msg)) out.missing.push(r.source);
           open.delete(idx);
         } else {
           const ack = msg.reply ? parseAckSubject(msg.reply) : undefined;
@@ -89,8 +103,7 @@ export function pullOnce(
     try {
       reqs.forEach((r, i) => {
         open.set(String(i), { source: r.source, left: r.batch });
-        const body = opts.expiresMs > 0 ? { batch: r.batch, expires: opts.expiresMs * 1_000_000 } : { batch: r.batch, no_wait: true };
-        nc.publish(`$JS.API.CONSUMER.MSG.NEXT.${r.source.stream}.${r.source.consumer}`, JSON.stringify(body), { reply: `${inbox}.${i}` });
+        requestNext(nc, r.source, `${inbox}.${i}`, r.batch, opts.expiresMs > 0 ? opts.expiresMs : 'no_wait');
       });
     } catch {
       // Closed under us: whatever arrived so far is the answer.

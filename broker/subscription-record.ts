@@ -2,6 +2,7 @@
  * A subscription as stored in the config store (the source of truth) and the consumer config and
  * retry delays derived from it. Pure functions: no I/O here.
  */
+import { nanos } from '@nats-io/nats-core';
 import type { ConsumerConfig } from '@nats-io/jetstream';
 import type { DeliverPolicy, SubscriptionSpec } from '../schemas/subscription.js';
 import { SIMPLE_NAME_MAX } from '../schemas/names.js';
@@ -27,7 +28,6 @@ export const SUBSCRIPTION_KEY_PREFIX = 'subscription.';
 /** The floor of any nak delay: a 0 ms nak is the hot redelivery loop STYLE §2 forbids. */
 export const MIN_NAK_DELAY_MS = 100;
 const NAME_RE = /^[A-Za-z0-9_-]+$/;
-const MS = 1_000_000;
 
 /** The config-store key of subscription `name`. */
 export function subscriptionKey(name: string): string {
@@ -94,11 +94,11 @@ export function consumerConfig(rec: SubscriptionRecord, initial: boolean): Parti
   const cfg: Partial<ConsumerConfig> = {
     durable_name: consumerName(rec.name),
     ack_policy: 'explicit',
-    ack_wait: rec.ackWaitMs * MS,
+    ack_wait: nanos(rec.ackWaitMs),
     max_deliver: rec.maxDeliver,
   };
   // 2.9.10 applies `backoff` only when the ack timer runs out, and refuses it unless max_deliver > its length.
-  if (rec.backoffMs.length > 0 && rec.maxDeliver > rec.backoffMs.length) cfg.backoff = rec.backoffMs.map((d) => Math.max(1, d) * MS);
+  if (rec.backoffMs.length > 0 && rec.maxDeliver > rec.backoffMs.length) cfg.backoff = rec.backoffMs.map((d) => nanos(Math.max(1, d)));
   const d = rec.deliver;
   if (d === 'all') cfg.deliver_policy = 'all';
   else if (d === 'new') {

@@ -8,7 +8,7 @@ import type { Logger } from './log.js';
 import type { Metrics } from './metrics.js';
 import type { ConsumerSet } from './consumers.js';
 import type { DeadLetters } from './dead-letter.js';
-import { decodeAckToken, type AckSubject } from './ack-token.js';
+import { decodeAckToken, nakWithDelay, type AckSubject } from './ack-token.js';
 import { HEADERS } from '../schemas/message.js';
 import type { Connection } from './connection.js';
 import type { ConfigStore, DeliveredMessage, SettleResult, SubscriptionManager } from './types.js';
@@ -137,8 +137,7 @@ export class JsSubscriptionManager implements SubscriptionManager {
         await this.d.deadLetters.deadLetter({ rec, topic, ack, reason: 'max_deliver' });
         return;
       }
-      const delayNs = nakDelayMs(rec, ack.deliveryCount, delayMs) * 1_000_000;
-      this.nc.publish(ack.subject, `-NAK ${JSON.stringify({ delay: delayNs })}`);
+      this.nc.publish(ack.subject, nakWithDelay(nakDelayMs(rec, ack.deliveryCount, delayMs)));
     });
   }
 
