@@ -5,6 +5,7 @@
  */
 import { availableParallelism } from 'node:os';
 import { SbError } from '../broker/errors.js';
+import { Semaphore } from '../broker/semaphore.js';
 
 /**
  * Default concurrency: one core left for the event loop, and at most 3 of the 4 libuv pool threads,
@@ -23,49 +24,38 @@ export interface LimiterOptions {
   maxQueued?: number;
 }
 
-/** Runs async tasks at most `concurrency` at a time, in arrival order. */
+/** Runs async tasks at most `concurrency` at a time, in arrival order, with a bounded queue. */
 export class ConcurrencyLimiter {
   readonly concurrency: number;
   readonly maxQueued: number;
-  private running = 0;
-  private readonly waiting: Array<() => void> = [];
+  private readonly slots: Semaphore;
 
   constructor(opts: LimiterOptions = {}) {
     this.concurrency = Math.max(1, opts.concurrency ?? DEFAULT_SCRYPT_CONCURRENCY);
     this.maxQueued = opts.maxQueued ?? 100;
+    this.slots = new Semaphore(this.concurrency);
   }
 
   /** Tasks running now. */
   get active(): number {
-    return this.running;
+    return this.slots.running;
   }
 
   /** Tasks waiting for a slot. */
   get queued(): number {
-    return this.waiting.length;
+    return this.slots.waiting;
   }
 
   /** Runs `task` when a slot is free; throws SB_ERR_RATE_LIMITED when the queue is full. */
   async run<T>(task: () => Promise<T>): Promise<T> {
-    if (this.running >= this.concurrency) {
-      if (this.waiting.length >= this.maxQueued) {
-        throw new SbError('SB_ERR_RATE_LIMITED', 'too many authentication attempts are waiting; retry later');
-      }
-      // The slot is handed over by release(), so `running` is not decremented in between.
-      await new Promise<void>((resolve) => this.waiting.push(resolve));
-    } else {
-      this.running++;
+    if (this.slots.running >= this.concurrency && this.slots.waiting >= this.maxQueued) {
+      throw new SbError('SB_ERR_RATE_LIMITED', 'too many authentication attempts are waiting; retry later');
     }
+    const release = await this.slots.acquire();
     try {
       return await task();
     } finally {
-      this.release();
+      release();
     }
-  }
-
-  private release(): void {
-    const next = this.waiting.shift();
-    if (next) next();
-    else this.running--;
   }
 }

@@ -15,7 +15,7 @@ import { Keyring, sealSecret, secretAad } from '../../broker/secrets.js';
 import { JobFailure, type JobContext } from '../../workers/types.js';
 import { aclAllows, compileCommandPattern } from '../../workers/winrm/acl.js';
 import { createWinrmHandler, type WinrmHandler } from '../../workers/winrm/handler.js';
-import { Semaphore } from '../../workers/winrm/hosts.js';
+import { Semaphore } from '../../broker/semaphore.js';
 import { cleanup, startBroker, uniq } from '../broker/helpers.js';
 import { until } from '../support/poll.js';
 import { createWinRMServer, fixtures, type WinRMTestServer } from '../support/winrm-server/index.js';

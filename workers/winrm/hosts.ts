@@ -7,6 +7,7 @@ import type { Logger } from '../../broker/log.js';
 import type { ConfigStore } from '../../broker/types.js';
 import { WINRM_HOST_PREFIX, type WinrmHostStored } from '../../schemas/winrm.js';
 import { openSecret, secretAad, type Keyring } from '../../broker/secrets.js';
+import { Semaphore } from '../../broker/semaphore.js';
 import type { WinRMClient, WinRMOptions } from './client/types.js';
 
 /** Default `maxConcurrent` of a host definition. */
@@ -21,57 +22,6 @@ export function hostKey(name: string): string {
 
 /** Builds a client for one host definition (the real one is `createWinRMClient`). */
 export type WinRMClientFactory = (opts: WinRMOptions) => WinRMClient;
-
-/** A counting semaphore whose waiters give up when their signal aborts. */
-export class Semaphore {
-  private active = 0;
-  private readonly queue: Array<() => void> = [];
-
-  constructor(private readonly max: number) {}
-
-  /** Resolves with a release function once a slot is free; rejects with `signal.reason` on abort. */
-  acquire(signal?: AbortSignal): Promise<() => void> {
-    if (signal?.aborted) return Promise.reject(signal.reason);
-    if (this.active < this.max) {
-      this.active++;
-      return Promise.resolve(this.releaser());
-    }
-    return new Promise((resolve, reject) => {
-      const grant = () => {
-        signal?.removeEventListener('abort', onAbort);
-        this.active++;
-        resolve(this.releaser());
-      };
-      const onAbort = () => {
-        const i = this.queue.indexOf(grant);
-        if (i >= 0) this.queue.splice(i, 1);
-        reject(signal?.reason);
-      };
-      signal?.addEventListener('abort', onAbort, { once: true });
-      this.queue.push(grant);
-    });
-  }
-
-  /** Commands running now. */
-  get running(): number {
-    return this.active;
-  }
-
-  /** Commands waiting for a slot. */
-  get waiting(): number {
-    return this.queue.length;
-  }
-
-  private releaser(): () => void {
-    let done = false;
-    return () => {
-      if (done) return;
-      done = true;
-      this.active--;
-      this.queue.shift()?.();
-    };
-  }
-}
 
 /** One host definition with its client, slots, and the secrets to scrub from any message. */
 export interface HostEntry {
