@@ -10,7 +10,7 @@
  *     number pre-filled, one Worker process at the same concurrency. Timed first → last completion.
  *  3. Worker scaling: `bench.io50` (awaits 50 ms) with 1, 2 and 4 worker processes at concurrency 16
  *     each; 1600 jobs per worker submitted at once (backlog ≫ slots), timed first → last result.
- * Prints tables and ratios with the acceptance targets; writes bench/results/jobs-<time>.json.
+ * BENCH_PARTS (rest,drain,scaling) picks the parts to run. Prints tables and ratios with the acceptance targets; writes bench/results/jobs-<time>.json.
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import { cpus, loadavg } from 'node:os';
@@ -26,6 +26,7 @@ const DURATION = Number(process.env['BENCH_DURATION'] ?? '10');
 const ROUNDS = Number(process.env['BENCH_ROUNDS'] ?? '3');
 const JOBS = Number(process.env['BENCH_JOBS'] ?? '20000');
 const CONCURRENCY = Number(process.env['BENCH_CONCURRENCY'] ?? '64');
+const PARTS = new Set((process.env['BENCH_PARTS'] ?? 'rest,drain,scaling').split(','));
 const IN_FLIGHT = 64;
 const IO_CONCURRENCY = 16;
 const IO_JOBS_PER_WORKER = 1600;
@@ -39,9 +40,9 @@ const config = resolveProcessConfig({ nats: { url: nats.url } });
 const broker = await createBroker({ config, logger: createLogger({ level: 'warn' }), metrics: createMetrics({ defaultMetrics: false }) });
 const resultsSubject = topicSubject(config.jobs.resultsTopic);
 try {
-  const rest = await benchRest();
-  const drain = await benchDrain();
-  const scaling = await benchScaling();
+  const rest = PARTS.has('rest') ? await benchRest() : [];
+  const drain = PARTS.has('drain') ? await benchDrain() : [];
+  const scaling = PARTS.has('scaling') ? await benchScaling() : [];
   await report(rest, drain, scaling);
 } finally {
   await broker.close({ deadlineMs: 2000 });
@@ -133,6 +134,17 @@ async function benchScaling(): Promise<Array<{ workers: number; jobsPerSec: numb
 
 async function report(rest: LoadFigures[][], drain: Array<{ ours: number; bullmq: number }>, scaling: Array<{ workers: number; jobsPerSec: number }>): Promise<void> {
   const load = `load average ${loadBefore.toFixed(2)} before, ${(loadavg()[0] ?? 0).toFixed(2)} after`;
+  if (rest.length > 0) reportRest(rest, load);
+  if (drain.length > 0) reportDrain(drain);
+  if (scaling.length > 0) reportScaling(scaling);
+  await mkdir(new URL('./results/', import.meta.url), { recursive: true });
+  const at = new Date().toISOString();
+  const file = new URL(`./results/jobs-${at.replace(/[:.]/g, '-')}.json`, import.meta.url);
+  await writeFile(file, JSON.stringify({ at, cores: cpus().length, duration: DURATION, rounds: ROUNDS, jobs: JOBS, concurrency: CONCURRENCY, load, rest, drain, scaling }, null, 2));
+  console.error(`bench: results in ${file.pathname}`);
+}
+
+function reportRest(rest: LoadFigures[][], load: string): void {
   console.log(`\n1. Round trip: ${IN_FLIGHT} in flight, ${DURATION} s × ${ROUNDS} rounds, ${cpus().length} cores; ${load}`);
   printTable(['round / target', 'req/s', 'p50 ms', 'p99 ms', 'requests', 'non-2xx', 'errors'],
     rest.flatMap((round, r) => round.map((p) => [`${r + 1} ${p.name}`, p.reqPerSec, p.p50Ms, p.p99Ms, p.total, p.non2xx, p.errors])));
@@ -142,22 +154,20 @@ async function report(rest: LoadFigures[][], drain: Array<{ ours: number; bullmq
   const p99 = med(0, 'p99Ms');
   console.log(`\nours/raw: throughput ${ratio(med(0, 'reqPerSec'), med(1, 'reqPerSec'))}, p50 ${ratio(med(0, 'p50Ms'), med(1, 'p50Ms'))}, p99 ${ratio(p99, med(1, 'p99Ms'))}`);
   console.log(`REST sync p99 ${p99.toFixed(1)} ms (accept ≤ 25 ms: ${p99 <= 25 ? 'PASS' : 'FAIL'})`);
+}
 
+function reportDrain(drain: Array<{ ours: number; bullmq: number }>): void {
   console.log(`\n2. Drain of ${JOBS} pre-filled no-op jobs, one worker process, concurrency ${CONCURRENCY}`);
   printTable(['round', 'ours jobs/s', 'BullMQ jobs/s', 'ratio'], drain.map((d, r) => [String(r + 1), d.ours, d.bullmq, ratio(d.ours, d.bullmq)]));
   const ours = median(drain.map((d) => d.ours));
   const bull = median(drain.map((d) => d.bullmq));
   console.log(`median: ours ${ours.toFixed(0)}, BullMQ ${bull.toFixed(0)}; ours/BullMQ ${ratio(ours, bull)} (accept ≥ 1.00: ${ours >= bull ? 'PASS' : 'FAIL'})`);
+}
 
+function reportScaling(scaling: Array<{ workers: number; jobsPerSec: number }>): void {
   console.log(`\n3. Scaling: 50 ms I/O-bound jobs, concurrency ${IO_CONCURRENCY} per worker, ${IO_JOBS_PER_WORKER} jobs per worker`);
   const one = scaling[0]?.jobsPerSec ?? 0;
   printTable(['workers', 'jobs/s', 'speed-up', 'ideal jobs/s'], scaling.map((s) => [String(s.workers), s.jobsPerSec, ratio(s.jobsPerSec, one), (s.workers * IO_CONCURRENCY * 1000) / 50]));
   const four = (scaling[2]?.jobsPerSec ?? 0) / one;
   console.log(`4 workers / 1 worker ${four.toFixed(2)} (accept ≥ 3.50: ${four >= 3.5 ? 'PASS' : 'FAIL'})`);
-
-  await mkdir(new URL('./results/', import.meta.url), { recursive: true });
-  const at = new Date().toISOString();
-  const file = new URL(`./results/jobs-${at.replace(/[:.]/g, '-')}.json`, import.meta.url);
-  await writeFile(file, JSON.stringify({ at, cores: cpus().length, duration: DURATION, rounds: ROUNDS, jobs: JOBS, concurrency: CONCURRENCY, load, rest, drain, scaling }, null, 2));
-  console.error(`bench: results in ${file.pathname}`);
 }

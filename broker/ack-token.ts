@@ -16,7 +16,7 @@ export interface AckSubject {
   deliveryCount: number;
   streamSeq: number;
   consumerSeq: number;
-  /** Delivery time, nanoseconds since the epoch (as a string: it does not fit a double). */
+  /** When the stream stored the message (not when it was delivered), nanoseconds since the epoch, as a string: it does not fit a double. */
   timestampNs: string;
   pending: number;
 }
@@ -42,6 +42,11 @@ export function parseAckSubject(subject: string): AckSubject | undefined {
     if (c < 48 || c > 57) return undefined;
   }
   return { subject, stream, consumer, deliveryCount, streamSeq, consumerSeq, timestampNs: ts, pending };
+}
+
+/** The store time of an ack subject's message in epoch milliseconds (the nanosecond field, truncated). */
+export function storedAtMs(ack: Pick<AckSubject, 'timestampNs'>): number {
+  return Number(ack.timestampNs.slice(0, -6)) || 0;
 }
 
 /** A non-negative safe integer written in decimal digits only, else -1. */

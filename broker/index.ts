@@ -8,6 +8,6 @@ export { SUBSCRIPTION_DEFAULTS, MIN_NAK_DELAY_MS, nakDelayMs, type SubscriptionR
 export type {
   Broker, BackboneStatus, PublishRequest, DeliveredMessage, SettleResult, TopicManager, SubscriptionManager, ConfigStore, ConfigChange,
 } from './types.js';
-export { jobPort, jobRetryDelayMs, HANDBACK_DELAY_MS, type JobPort, type JobFeedHandle, type JobDelivery, type JobOutcome, type JobDeadLetterReason } from './jobs-port.js';
+export { jobPort, jobRetryDelayMs, mustReadRecord, FRESH_DELIVERY_MS, HANDBACK_DELAY_MS, type JobPort, type JobFeedHandle, type JobDelivery, type JobOutcome, type JobDeadLetterReason } from './jobs-port.js';
 export { JOB_HEADERS, jobSubject, jobConsumerName, idempotentJobId, validateJobType } from './jobs-names.js';
 export type { JobClient, JobSubmit, JobAccepted } from './types.js';

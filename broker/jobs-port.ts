@@ -12,7 +12,7 @@ import type { Logger } from './log.js';
 import type { JobStore } from './jobs-store.js';
 import { encodeRecord } from './jobs-store.js';
 import type { PullSource } from './puller.js';
-import { nakWithDelay, type AckSubject } from './ack-token.js';
+import { nakWithDelay, storedAtMs, type AckSubject } from './ack-token.js';
 import { JobFeed } from './jobs-feed.js';
 import { MIN_NAK_DELAY_MS } from './subscription-record.js';
 import { JS_ERR, jsErrCode, toBackboneError } from './js-errors.js';
@@ -21,6 +21,27 @@ import { HEADERS } from '../schemas/message.js';
 
 /** How long a handed-back job waits before another worker may take it, ms. */
 export const HANDBACK_DELAY_MS = 100;
+
+/**
+ * A first delivery younger than this (by the message's store time) cannot be a redelivery after an
+ * expired ack wait: the shortest ack wait a worker may configure is 1000 ms (schemas/job.ts), and half
+ * of it is left for clock skew between the worker and nats-server.
+ */
+export const FRESH_DELIVERY_MS = 500;
+
+/**
+ * True when a delivery must read the job's record before it runs (docs/jobs.md, "Exactly once"). The
+ * read is skipped only for a delivery that cannot have been handed out before: the server says first
+ * delivery, the message is younger than {@link FRESH_DELIVERY_MS}, and it was stored after this
+ * process's connection (re)opened plus the same margin, so a nats-server restart — after which its
+ * delivery counts can lag — or a reconnect always leads to a read. Everything else is read: redeliveries,
+ * a backlog found at start-up, jobs that waited in the queue.
+ */
+export function mustReadRecord(d: Pick<JobDelivery, 'deliveryCount' | 'storedAt'>, connectedSince: number, now: number): boolean {
+  if (d.deliveryCount !== 1) return true;
+  if (d.storedAt < connectedSince + FRESH_DELIVERY_MS) return true;
+  return now - d.storedAt >= FRESH_DELIVERY_MS;
+}
 
 /** Why a job went to the dead letters (header `Sb-Dlq-Reason`). */
 export type JobDeadLetterReason = 'poison' | 'max_attempts' | 'worker_lost' | 'malformed';
@@ -33,6 +54,8 @@ export interface JobDelivery {
   readonly ackSubject: string;
   readonly replyTo: string | undefined;
   readonly deliveryCount: number;
+  /** When the jobs stream stored the message, epoch ms (server clock). */
+  readonly storedAt: number;
   /** Hand-backs so far, from the record; carried into every record this delivery writes. */
   handbacks: number;
 }
@@ -117,13 +140,19 @@ export class JsJobPort implements JobPort {
   private readonly sources = new Map<string, PullSource>();
   private readonly configs = new Map<string, WorkerTypeConfig>();
   private readonly cancelSubs = new Set<Subscription>();
+  /** When the backbone connection last (re)opened; deliveries of messages stored before it are read first. */
+  private connectedSince = Date.now();
 
   constructor(
     readonly broker: Broker,
     private readonly store: JobStore,
     private readonly config: ConfigStore,
     private readonly log: Logger,
-  ) {}
+  ) {
+    broker.onStatus((s) => {
+      if (s.type === 'connected') this.connectedSince = Date.now();
+    });
+  }
 
   /** Test fault hook: runs after a result is recorded and before the ack (docs/workers.md). */
   private afterResult: (() => void) | undefined;
@@ -183,9 +212,8 @@ export class JsJobPort implements JobPort {
   }
 
   async admit(d: JobDelivery, cfg: WorkerTypeConfig, workerId: string): Promise<'run' | 'skip'> {
-    // Read on every delivery, not only on redeliveries: nats-server 2.9.10 was seen handing a redelivered
-    // message out a second time with delivery count 1 (test/faults/worker-kill.test.ts).
-    const cur = await this.store.read(d.envelope.id);
+    // A delivery that may have been handed out before reads the record first (see mustReadRecord).
+    const cur = mustReadRecord(d, this.connectedSince, Date.now()) ? await this.store.read(d.envelope.id) : undefined;
     if (cur && isFinal(cur.record)) {
       // Recorded but not acked (a crash between the two): tell the waiters again, never run it twice.
       await this.notifyAndSettle(d, cur.record, encodeRecord(cur.record));
@@ -372,6 +400,7 @@ export class JsJobPort implements JobPort {
       ackSubject: ack.subject,
       replyTo: msg.headers?.get(JOB_HEADERS.replyTo) || undefined,
       deliveryCount: ack.deliveryCount,
+      storedAt: storedAtMs(ack),
       handbacks: 0,
     };
   }

@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { jobRetryDelayMs } from '../../broker/index.js';
+import { FRESH_DELIVERY_MS, jobRetryDelayMs, mustReadRecord } from '../../broker/index.js';
 import { loadHandlerModules, loadWorkerConfigFile, mergeHandlers, resolveWorkerConfig } from '../../workers/index.js';
 import { workerConfigFromEnv } from '../../cli/worker.js';
 import { FIXTURES, tempLog } from './helpers.js';
@@ -55,5 +55,18 @@ describe('worker config', () => {
     const cfg = { backoffBaseMs: 1000, backoffMaxMs: 5000 };
     assert.deepEqual([1, 2, 3, 4, 5].map((a) => jobRetryDelayMs(cfg, a)), [1000, 2000, 4000, 5000, 5000]);
     assert.equal(jobRetryDelayMs({ backoffBaseMs: 10, backoffMaxMs: 10 }, 1), 100, 'never below 100 ms');
+  });
+});
+
+describe('job record read before a run', () => {
+  const connected = 1_000_000;
+  const at = connected + 10_000;
+
+  it('skips the read only for a first delivery of a fresh message stored after the connection opened', () => {
+    assert.equal(mustReadRecord({ deliveryCount: 1, storedAt: at - 10 }, connected, at), false, 'fresh first delivery');
+    assert.equal(mustReadRecord({ deliveryCount: 2, storedAt: at - 10 }, connected, at), true, 'a redelivery');
+    assert.equal(mustReadRecord({ deliveryCount: 1, storedAt: at - FRESH_DELIVERY_MS }, connected, at), true, 'queued long enough to have been delivered before');
+    assert.equal(mustReadRecord({ deliveryCount: 1, storedAt: connected - 5 }, connected, connected + 100), true, 'stored before the (re)connect');
+    assert.equal(mustReadRecord({ deliveryCount: 1, storedAt: connected + FRESH_DELIVERY_MS - 1 }, connected, connected + FRESH_DELIVERY_MS + 10), true, 'within the skew margin after the connect');
   });
 });
