@@ -90,7 +90,7 @@ export async function submitMany(broker: Broker, type: string, count: number, wi
   await Promise.all(Array.from({ length: Math.min(window, count) }, lane));
 }
 
-/** Counts result events (core subscription on the results topic's subject) until `count` arrived. */
+/** Counts final job records (a core subscription on `sb.jobres.*`) until `count` arrived. */
 export function countResults(nc: NatsConnection, subject: string, count: number, timeoutMs = 300_000): Promise<{ jobs: number; seconds: number }> {
   return new Promise((resolve, reject) => {
     let seen = 0;

@@ -17,7 +17,7 @@ import { cpus, loadavg } from 'node:os';
 import { connect } from '@nats-io/transport-node';
 import { NatsServer } from '../test/support/nats-server.js';
 import { startDev } from '../test/cli/process.js';
-import { createBroker, createLogger, createMetrics, topicSubject } from '../broker/index.js';
+import { createBroker, createLogger, createMetrics, RESULT_SUBJECT_PREFIX } from '../broker/index.js';
 import { resolveProcessConfig } from '../schemas/config.js';
 import { printTable, ratio, runLoad, type LoadFigures } from './load.js';
 import { bullmqDrain, countResults, median, rawRequestLoad, startChild, startWorkers, stopAll, submitMany } from './jobs-support.js';
@@ -38,7 +38,8 @@ const dev = await startDev(nats.url);
 const nc = await connect({ servers: nats.url, noAsyncTraces: true });
 const config = resolveProcessConfig({ nats: { url: nats.url } });
 const broker = await createBroker({ config, logger: createLogger({ level: 'warn' }), metrics: createMetrics({ defaultMetrics: false }) });
-const resultsSubject = topicSubject(config.jobs.resultsTopic);
+// Final records (the result events) are stored on sb.jobres.<id>: a core subscription counts them.
+const resultsSubject = `${RESULT_SUBJECT_PREFIX}*`;
 try {
   const rest = PARTS.has('rest') ? await benchRest() : [];
   const drain = PARTS.has('drain') ? await benchDrain() : [];

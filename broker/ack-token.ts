@@ -46,7 +46,9 @@ export function parseAckSubject(subject: string): AckSubject | undefined {
 
 /** The store time of an ack subject's message in epoch milliseconds (the nanosecond field, truncated). */
 export function storedAtMs(ack: Pick<AckSubject, 'timestampNs'>): number {
-  return Number(ack.timestampNs.slice(0, -6)) || 0;
+  // Without BigInt: this runs once per delivery.
+  const ns = ack.timestampNs;
+  return ns.length > 6 ? Number(ns.slice(0, ns.length - 6)) : 0;
 }
 
 /** A non-negative safe integer written in decimal digits only, else -1. */

@@ -2,7 +2,7 @@
 import { HEADERS } from '../schemas/message.js';
 import type { DeliveredMessage } from './types.js';
 import type { Pulled } from './puller.js';
-import { encodeAckToken, type AckSubject } from './ack-token.js';
+import { encodeAckToken, storedAtMs, type AckSubject } from './ack-token.js';
 
 const DEFAULT_CONTENT_TYPE = 'application/octet-stream';
 
@@ -23,8 +23,7 @@ export function toDelivered(p: Pulled): Delivery {
     topic: source.topic,
     seq: ack.streamSeq,
     deliveryCount: ack.deliveryCount,
-    // The ack subject's timestamp is when the stream stored the message, in nanoseconds.
-    publishedAt: new Date(nsToMs(ack.timestampNs)).toISOString(),
+    publishedAt: new Date(storedAtMs(ack)).toISOString(),
     headers,
     contentType: headers[HEADERS.contentType] ?? DEFAULT_CONTENT_TYPE,
     // nats.js hands out views into its read buffer; copy so the caller owns the bytes.
@@ -32,9 +31,4 @@ export function toDelivered(p: Pulled): Delivery {
     ackToken: encodeAckToken(ack.subject),
   };
   return { message, ack };
-}
-
-/** Milliseconds from a nanosecond timestamp string, without BigInt (this runs once per delivery). */
-function nsToMs(ns: string): number {
-  return ns.length > 6 ? Number(ns.slice(0, ns.length - 6)) : 0;
 }

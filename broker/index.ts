@@ -8,6 +8,6 @@ export { SUBSCRIPTION_DEFAULTS, MIN_NAK_DELAY_MS, nakDelayMs, type SubscriptionR
 export type {
   Broker, BackboneStatus, PublishRequest, DeliveredMessage, SettleResult, TopicManager, SubscriptionManager, ConfigStore, ConfigChange,
 } from './types.js';
-export { jobPort, jobRetryDelayMs, mustReadRecord, FRESH_DELIVERY_MS, HANDBACK_DELAY_MS, type JobPort, type JobFeedHandle, type JobDelivery, type JobOutcome, type JobDeadLetterReason } from './jobs-port.js';
-export { JOB_HEADERS, jobSubject, jobConsumerName, idempotentJobId, validateJobType } from './jobs-names.js';
+export { jobPort, jobRetryDelayMs, mustReadRecord, FRESH_DELIVERY_MS, EPOCH_KEY_PREFIX, HANDBACK_DELAY_MS, type JobPort, type JobFeedHandle, type JobDelivery, type JobOutcome, type JobDeadLetterReason } from './jobs-port.js';
+export { JOB_HEADERS, RESULT_SUBJECT_PREFIX, jobSubject, jobConsumerName, idempotentJobId, validateJobType } from './jobs-names.js';
 export type { JobClient, JobSubmit, JobAccepted } from './types.js';

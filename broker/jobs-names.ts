@@ -12,6 +12,11 @@ import { SUBJECT_PREFIX } from './subjects.js';
 export const JOB_SUBJECT_PREFIX = `${SUBJECT_PREFIX}.job.`;
 /** Workers subscribe `sb.jobctl.cancel.*`; `cancel(id)` publishes `sb.jobctl.cancel.<id>`. */
 export const CANCEL_SUBJECT_PREFIX = `${SUBJECT_PREFIX}.jobctl.cancel.`;
+/**
+ * Final job records are stored on `sb.jobres.<id>` in the results topic's stream (which captures
+ * `sb.jobres.>` besides its topic subject): one write is the record and the result event.
+ */
+export const RESULT_SUBJECT_PREFIX = `${SUBJECT_PREFIX}.jobres.`;
 /** Config-store key prefix of declared job types (`jobtype.<type>`), written by workers at start. */
 export const JOBTYPE_KEY_PREFIX = 'jobtype.';
 /** Durable consumer names of job types start with this. */
@@ -61,6 +66,11 @@ export function jobTypeKey(type: string): string {
 export function idempotentJobId(principal: string, type: string, key: string): string {
   // NUL separators: none of the three can forge a boundary of another.
   return createHash('sha256').update(`${principal}\0${type}\0${key}`).digest('hex').slice(0, 32);
+}
+
+/** The subject of job `id`'s final record. */
+export function resultSubject(id: string): string {
+  return `${RESULT_SUBJECT_PREFIX}${id}`;
 }
 
 /** The KV subject of key `id` in `bucket`. */

@@ -6,7 +6,6 @@
 import { headers as natsHeaders, millis, nanos, type Msg, type Subscription } from '@nats-io/nats-core';
 import type { ConsumerConfig } from '@nats-io/jetstream';
 import type { JobEnvelope, JobRecord, JobResult, WorkerInfo, WorkerTypeConfig } from '../schemas/job.js';
-import { isFinal } from '../schemas/job.js';
 import type { Broker, ConfigStore } from './types.js';
 import type { Logger } from './log.js';
 import type { JobStore } from './jobs-store.js';
@@ -23,24 +22,31 @@ import { HEADERS } from '../schemas/message.js';
 export const HANDBACK_DELAY_MS = 100;
 
 /**
- * A first delivery younger than this (by the message's store time) cannot be a redelivery after an
- * expired ack wait: the shortest ack wait a worker may configure is 1000 ms (schemas/job.ts), and half
- * of it is left for clock skew between the worker and nats-server.
+ * Margin, ms, for clock skew between a worker and nats-server in the record-read rule below; also the
+ * shortest "fresh" age (half the shortest ack wait a worker may configure, 1000 ms: schemas/job.ts).
  */
 export const FRESH_DELIVERY_MS = 500;
 
+/** Config-store key prefix of server epochs: `backbone.epoch.<server_id>` = {@link ServerEpoch}. */
+export const EPOCH_KEY_PREFIX = 'backbone.epoch.';
+
+/** When a Switchboard process first saw a nats-server process (its `server_id` is new at every start). */
+export interface ServerEpoch {
+  firstSeenAt: number;
+}
+
 /**
  * True when a delivery must read the job's record before it runs (docs/jobs.md, "Exactly once"). The
- * read is skipped only for a delivery that cannot have been handed out before: the server says first
- * delivery, the message is younger than {@link FRESH_DELIVERY_MS}, and it was stored after this
- * process's connection (re)opened plus the same margin, so a nats-server restart — after which its
- * delivery counts can lag — or a reconnect always leads to a read. Everything else is read: redeliveries,
- * a backlog found at start-up, jobs that waited in the queue.
+ * delivery count alone cannot say "handed out before": after a nats-server crash the consumer's state
+ * on disk lags, and a recorded job comes back with delivery count 1. So the read is skipped only when
+ * the server says first delivery, the message was stored at least the skew margin after `trustFrom`
+ * (when the server process we talk to was first seen, or our connection opened if that is unknown),
+ * and it is younger than `freshMs` (half the ack wait: an expired ack wait redelivers later than that).
  */
-export function mustReadRecord(d: Pick<JobDelivery, 'deliveryCount' | 'storedAt'>, connectedSince: number, now: number): boolean {
+export function mustReadRecord(d: Pick<JobDelivery, 'deliveryCount' | 'storedAt'>, trustFrom: number, now: number, freshMs: number): boolean {
   if (d.deliveryCount !== 1) return true;
-  if (d.storedAt < connectedSince + FRESH_DELIVERY_MS) return true;
-  return now - d.storedAt >= FRESH_DELIVERY_MS;
+  if (d.storedAt < trustFrom + FRESH_DELIVERY_MS) return true;
+  return now - d.storedAt >= Math.max(FRESH_DELIVERY_MS, freshMs);
 }
 
 /** Why a job went to the dead letters (header `Sb-Dlq-Reason`). */
@@ -140,7 +146,7 @@ export class JsJobPort implements JobPort {
   private readonly sources = new Map<string, PullSource>();
   private readonly configs = new Map<string, WorkerTypeConfig>();
   private readonly cancelSubs = new Set<Subscription>();
-  /** When the backbone connection last (re)opened; deliveries of messages stored before it are read first. */
+  /** When the backbone connection last (re)opened (see trustFrom). */
   private connectedSince = Date.now();
 
   constructor(
@@ -150,8 +156,38 @@ export class JsJobPort implements JobPort {
     private readonly log: Logger,
   ) {
     broker.onStatus((s) => {
-      if (s.type === 'connected') this.connectedSince = Date.now();
+      if (s.type !== 'connected') return;
+      this.connectedSince = Date.now();
+      void this.registerEpoch();
     });
+    void this.registerEpoch();
+  }
+
+  /**
+   * Notes when a Switchboard process first saw the nats-server process it is connected to (every
+   * process does this at start and after each reconnect; the first write wins). Not for a cluster:
+   * there the jobs stream may live on another node than the one we talk to.
+   */
+  private async registerEpoch(): Promise<void> {
+    const key = this.epochKey();
+    if (key === undefined || this.config.get(key) !== undefined) return;
+    await this.config.create<ServerEpoch>(key, { firstSeenAt: Date.now() }).catch(() => undefined);
+  }
+
+  private epochKey(): string | undefined {
+    const info = this.store.nc.info;
+    return info && !info.cluster ? `${EPOCH_KEY_PREFIX}${info.server_id}` : undefined;
+  }
+
+  /**
+   * Messages stored from this moment on (plus the skew margin) were stored by the server process we
+   * talk to now, so their delivery counts are whole: when that process was first seen, if known, else
+   * when our connection last opened.
+   */
+  private trustFrom(): number {
+    const key = this.epochKey();
+    const epoch = key === undefined ? undefined : this.config.get<ServerEpoch>(key);
+    return epoch ? Math.min(epoch.firstSeenAt, this.connectedSince) : this.connectedSince;
   }
 
   /** Test fault hook: runs after a result is recorded and before the ack (docs/workers.md). */
@@ -213,13 +249,17 @@ export class JsJobPort implements JobPort {
 
   async admit(d: JobDelivery, cfg: WorkerTypeConfig, workerId: string): Promise<'run' | 'skip'> {
     // A delivery that may have been handed out before reads the record first (see mustReadRecord).
-    const cur = mustReadRecord(d, this.connectedSince, Date.now()) ? await this.store.read(d.envelope.id) : undefined;
-    if (cur && isFinal(cur.record)) {
-      // Recorded but not acked (a crash between the two): tell the waiters again, never run it twice.
-      await this.notifyAndSettle(d, cur.record, encodeRecord(cur.record));
-      return 'skip';
+    if (mustReadRecord(d, this.trustFrom(), Date.now(), cfg.ackWaitMs / 2)) {
+      const fin = await this.store.readFinal(d.envelope.id);
+      if (fin) {
+        // Recorded but not acked (a crash between the two), or cancelled before it started: tell the
+        // waiters again, never run it.
+        this.notifyAndSettle(d, encodeRecord(fin.record));
+        return 'skip';
+      }
+      // Hand-backs are naks, so a first delivery has none: only a redelivery reads the state record.
+      if (d.deliveryCount > 1) d.handbacks = (await this.store.readState(d.envelope.id))?.record.handbacks ?? 0;
     }
-    d.handbacks = cur?.record.handbacks ?? 0;
     (d.envelope as { attempt: number }).attempt = Math.max(1, d.deliveryCount - d.handbacks);
     const now = Date.now();
     const base = { workerId, startedAt: now };
@@ -241,7 +281,7 @@ export class JsJobPort implements JobPort {
 
   async markRunning(d: JobDelivery, workerId: string, startedAt: number): Promise<void> {
     const rec: JobRecord = { ...this.recordBase(d), status: 'running', worker: workerId, startedAt: new Date(startedAt).toISOString() };
-    await this.store.put(d.envelope.id, encodeRecord(rec));
+    await this.store.putState(d.envelope.id, encodeRecord(rec));
   }
 
   async settle(d: JobDelivery, outcome: JobOutcome, cfg: WorkerTypeConfig, run: { workerId: string; startedAt: number }): Promise<'done' | 'retry' | 'dead'> {
@@ -249,7 +289,7 @@ export class JsJobPort implements JobPort {
       // Handed back, not failed: the record remembers it so the next delivery is not counted as an attempt.
       d.handbacks++;
       const rec: JobRecord = { ...this.recordBase(d), status: 'queued' };
-      await this.store.put(d.envelope.id, encodeRecord(rec)).catch((err: unknown) => this.log.warn({ err, id: d.envelope.id }, 'hand-back record not written'));
+      await this.store.putState(d.envelope.id, encodeRecord(rec)).catch((err: unknown) => this.log.warn({ err, id: d.envelope.id }, 'hand-back record not written'));
       this.nak(d, HANDBACK_DELAY_MS);
       return 'retry';
     }
@@ -299,18 +339,30 @@ export class JsJobPort implements JobPort {
 
   // ---- settling ----
 
-  /** Completion order: (1) record and event, concurrently; (2) the core reply; (3) ack or term. */
+  /**
+   * Completion order: (1) the final record, which is also the result event; (2) the core reply; (3) ack
+   * or term. A job that already has a final record (cancelled before it started, or recorded by an
+   * earlier run) keeps it: the reply carries that one.
+   */
   private async finish(d: JobDelivery, rec: JobResult, settle: '+ACK' | '+TERM'): Promise<void> {
-    const bytes = encodeRecord(rec);
-    await Promise.all([this.store.put(rec.id, bytes), this.store.publishEvent(rec, bytes)]);
+    const bytes = await this.storeFinal(rec);
     this.afterResult?.();
     this.reply(d, bytes);
     this.store.nc.publish(d.ackSubject, settle === '+ACK' ? VERB.ack : VERB.term);
   }
 
-  // A redelivered job whose result is recorded: the event is deduplicated, the reply is cheap.
-  private async notifyAndSettle(d: JobDelivery, rec: JobRecord, bytes: Uint8Array): Promise<void> {
-    await this.store.publishEvent(rec, bytes);
+  /** Writes the final record; resolves the bytes of the record that stands (ours, or the one there first). */
+  private async storeFinal(rec: JobResult, alongside?: Promise<void>): Promise<Uint8Array> {
+    const bytes = encodeRecord(rec);
+    const [stored] = await Promise.all([this.store.putFinal(rec, bytes), alongside]);
+    if (stored) return bytes;
+    const won = await this.store.readFinal(rec.id);
+    this.log.info({ id: rec.id, status: won?.record.status }, 'job already had a final record; it stands');
+    return won ? encodeRecord(won.record) : bytes;
+  }
+
+  // A delivery whose final record is stored: the record is the event already, so only the reply and the ack.
+  private notifyAndSettle(d: JobDelivery, bytes: Uint8Array): void {
     this.reply(d, bytes);
     this.store.nc.publish(d.ackSubject, VERB.ack);
   }
@@ -323,9 +375,8 @@ export class JsJobPort implements JobPort {
     h.set(JOB_HEADERS.jobType, d.envelope.type);
     h.set(JOB_HEADERS.attempts, String(d.envelope.attempt));
     h.set(JOB_HEADERS.errorCode, lastCode);
-    const bytes = encodeRecord(rec);
-    // The copy is stored before the original is termed; all three stores go out at once.
-    await Promise.all([this.store.put(rec.id, bytes), this.store.publishEvent(rec, bytes), this.store.publishDeadLetter(d.envelope.id, d.data, h)]);
+    // The copy is stored before the original is termed; both stores go out at once.
+    const bytes = await this.storeFinal(rec, this.store.publishDeadLetter(d.envelope.id, d.data, h));
     this.afterResult?.();
     this.reply(d, bytes);
     this.store.nc.publish(d.ackSubject, VERB.term);

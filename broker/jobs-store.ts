@@ -1,11 +1,12 @@
 /**
- * Where jobs live: the work-queue stream, the results KV bucket (job records), the worker registry
- * bucket and the two topics (result events, dead letters). Created or found at broker start, so every
- * process can submit, run and read jobs without a setup step. Record writes go through the fast
- * {@link Publisher} (a KV put is a publish on `$KV.<bucket>.<key>`): one PubAck, no per-call inbox.
+ * Where jobs live: the work-queue stream, the job-state KV bucket (records before they are final), the
+ * results topic's stream (final records, one per job, on `sb.jobres.<id>`: the record and the result
+ * event are one message), the worker registry bucket and the dead-letter topic. Created or found at
+ * broker start, so every process can submit, run and read jobs without a setup step. Writes go through
+ * the fast {@link Publisher}: one PubAck, no per-call inbox.
  */
 import { createInbox, headers as natsHeaders, nanos, type Msg, type MsgHdrs, type NatsConnection, type Subscription } from '@nats-io/nats-core';
-import type { JetStreamManager } from '@nats-io/jetstream';
+import type { JetStreamManager, StreamConfig } from '@nats-io/jetstream';
 import { Kvm, type KV } from '@nats-io/kv';
 import type { ProcessConfig } from '../schemas/config.js';
 import type { JobRecord, WorkerInfo } from '../schemas/job.js';
@@ -13,10 +14,11 @@ import { HEADERS } from '../schemas/message.js';
 import type { Logger } from './log.js';
 import type { Publisher } from './publisher.js';
 import type { StreamTopicManager } from './topics.js';
+import { topicStreamName } from './topics.js';
 import { errors, isSbError, SbError } from './errors.js';
 import { JS_ERR, jsErrCode, toBackboneError } from './js-errors.js';
 import { topicSubject } from './subjects.js';
-import { JOB_HEADERS, JOB_SUBJECT_PREFIX, kvSubject } from './jobs-names.js';
+import { JOB_HEADERS, JOB_SUBJECT_PREFIX, RESULT_SUBJECT_PREFIX, kvSubject, resultSubject } from './jobs-names.js';
 
 /** The `jobs` section of the process config. */
 export type JobsSettings = ProcessConfig['jobs'];
@@ -24,55 +26,66 @@ export type JobsSettings = ProcessConfig['jobs'];
 /** Registry entries outlive their writer by this much at most (3 heartbeats are what counts as alive). */
 const WORKERS_TTL_MS = 60_000;
 const enc = new TextEncoder();
+const EXPECT_NEW = 'Nats-Expected-Last-Subject-Sequence';
 
-/** A record and its KV revision (for compare-and-set). */
+/** A record as read back. */
 export interface StoredRecord {
   record: JobRecord;
-  revision: number;
 }
 
-/** JSON bytes of a record, encoded once and reused for the KV write, the event and the reply. */
+/** JSON bytes of a record, encoded once and reused for the write and the reply. */
 export function encodeRecord(rec: JobRecord): Uint8Array {
   return enc.encode(JSON.stringify(rec));
 }
 
 /** The stream, buckets and topics of the job pipeline, and record reads/writes on them. */
 export class JobStore {
+  private readonly resultsStream: string;
+
   private constructor(
     readonly nc: NatsConnection,
     readonly jsm: JetStreamManager,
     readonly publisher: Publisher,
     readonly settings: JobsSettings,
-    readonly results: KV,
     readonly workers: KV,
     private readonly log: Logger,
     private readonly reader: DirectReader,
-  ) {}
+  ) {
+    this.resultsStream = topicStreamName(settings.resultsTopic);
+  }
 
   /** Finds or creates everything (idempotent: another process may be doing the same right now). */
   static async open(nc: NatsConnection, jsm: JetStreamManager, publisher: Publisher, topics: StreamTopicManager, settings: JobsSettings, log: Logger, timeoutMs: number): Promise<JobStore> {
     await ensureStream(jsm, settings);
+    await ensureResultsStream(jsm, settings);
     const kvm = new Kvm(nc);
-    const results = await openBucket(kvm, settings.resultsBucket, settings.resultTtlMs);
+    await openBucket(kvm, settings.stateBucket, settings.resultTtlMs);
     const workers = await openBucket(kvm, settings.workersBucket, WORKERS_TTL_MS);
-    const ensureTopic = (name: string, maxAgeMs?: number) =>
-      topics.create({ name, ...(maxAgeMs ? { retention: { maxAgeMs } } : {}) }).catch((e: unknown) => {
-        if (!isSbError(e, 'SB_ERR_TOPIC_EXISTS')) throw e;
-      });
-    // Result events are only interesting while the records exist; dead letters stay until someone deals with them.
-    await ensureTopic(settings.resultsTopic, settings.resultTtlMs);
-    await ensureTopic(settings.deadTopic);
-    return new JobStore(nc, jsm, publisher, settings, results, workers, log, new DirectReader(nc, timeoutMs));
+    // Dead letters stay until someone deals with them.
+    await topics.create({ name: settings.deadTopic }).catch((e: unknown) => {
+      if (!isSbError(e, 'SB_ERR_TOPIC_EXISTS')) throw e;
+    });
+    return new JobStore(nc, jsm, publisher, settings, workers, log, new DirectReader(nc, timeoutMs));
   }
 
   /**
-   * The record of job `id` with its revision, or undefined. A raw direct get on one shared inbox (the
-   * worker reads before every run): nats.js's kv.get() costs a request object and an error with a
-   * stack per call, which showed in the profile of a no-op drain.
+   * The record of job `id`: the final one if there is one, else the latest state (queued, running), else
+   * undefined. Raw direct gets on one shared inbox: nats.js's kv.get() costs a request object and an
+   * error with a stack per call, which showed in the profile of a no-op drain.
    */
-  read(id: string): Promise<StoredRecord | undefined> {
+  async read(id: string): Promise<StoredRecord | undefined> {
+    return (await this.readFinal(id)) ?? this.readState(id);
+  }
+
+  /** The final record of job `id`, if one was stored. */
+  readFinal(id: string): Promise<StoredRecord | undefined> {
     // Job ids are [0-9A-Za-z] (JOB_ID_PATTERN; checked by callers that take ids from outside), so no escaping is needed.
-    return this.reader.get(`$JS.API.DIRECT.GET.KV_${this.settings.resultsBucket}`, `{"last_by_subj":"${kvSubject(this.settings.resultsBucket, id)}"}`);
+    return this.reader.get(`$JS.API.DIRECT.GET.${this.resultsStream}`, `{"last_by_subj":"${resultSubject(id)}"}`);
+  }
+
+  /** The latest non-final record of job `id` (queued, running), if any. */
+  readState(id: string): Promise<StoredRecord | undefined> {
+    return this.reader.get(`$JS.API.DIRECT.GET.KV_${this.settings.stateBucket}`, `{"last_by_subj":"${kvSubject(this.settings.stateBucket, id)}"}`);
   }
 
   /**
@@ -88,26 +101,33 @@ export class JobStore {
     return got.flatMap((g) => (g ? [g.record as unknown as WorkerInfo] : []));
   }
 
-  /** Overwrites the record (the worker's writes: running, final). */
-  async put(id: string, bytes: Uint8Array): Promise<number> {
-    const ack = await this.publisher.send(kvSubject(this.settings.resultsBucket, id), bytes);
-    return ack.seq;
+  /** Overwrites the job's state record (queued with hand-backs, running). */
+  async putState(id: string, bytes: Uint8Array): Promise<void> {
+    await this.publisher.send(kvSubject(this.settings.stateBucket, id), bytes);
+  }
+
+  /** Writes the first state record of a job; false when it already has one (a worker was faster). */
+  async createState(id: string, bytes: Uint8Array): Promise<boolean> {
+    const h = natsHeaders();
+    h.set(EXPECT_NEW, '0');
+    return this.sendUnlessExists(kvSubject(this.settings.stateBucket, id), bytes, h);
   }
 
   /**
-   * Writes only if the key has no record (`revision` 0) or still has `revision`. Resolves false when
-   * someone else wrote first (JetStream's "wrong last sequence"), so the caller re-reads.
+   * Stores the final record of a job — which is also its result event on the results topic — unless
+   * the job already has one: resolves false then, and the caller reads the one that won. So a job has
+   * at most one final record, whoever writes it (a worker, a cancel before the start).
    */
-  async compareAndSet(id: string, bytes: Uint8Array, revision: number): Promise<boolean> {
+  async putFinal(rec: JobRecord, bytes: Uint8Array): Promise<boolean> {
     const h = natsHeaders();
-    h.set('Nats-Expected-Last-Subject-Sequence', String(revision));
-    try {
-      await this.publisher.send(kvSubject(this.settings.resultsBucket, id), bytes, h);
-      return true;
-    } catch (e) {
-      if (isWrongLastSequence(e)) return false;
-      throw e;
-    }
+    h.set(EXPECT_NEW, '0');
+    // Subscribers of the results topic see the job id as the message id.
+    h.set(HEADERS.msgId, rec.id);
+    h.set(JOB_HEADERS.jobId, rec.id);
+    h.set(JOB_HEADERS.jobType, rec.type);
+    h.set(JOB_HEADERS.jobStatus, rec.status);
+    h.set(HEADERS.contentType, 'application/json');
+    return this.sendUnlessExists(resultSubject(rec.id), bytes, h);
   }
 
   /** Deletes a queued job message from the jobs stream; a message already gone (acked, termed) is fine. */
@@ -120,29 +140,25 @@ export class JobStore {
     }
   }
 
-  /** Publishes the result event of a final record on the results topic (type, id and status as headers). */
-  async publishEvent(rec: JobRecord, bytes: Uint8Array): Promise<void> {
-    const h = natsHeaders();
-    h.set(JOB_HEADERS.jobId, rec.id);
-    h.set(JOB_HEADERS.jobType, rec.type);
-    h.set(JOB_HEADERS.jobStatus, rec.status);
-    await this.publisher.send(this.resultsSubject, bytes, h);
-  }
-
   /** Stores a dead-letter copy (body unchanged); deduplicated per job id. */
   async publishDeadLetter(id: string, body: Uint8Array, hdrs: MsgHdrs): Promise<void> {
     hdrs.set(HEADERS.natsMsgId, `jobdlq:${id}`);
     await this.publisher.send(topicSubject(this.settings.deadTopic), body, hdrs);
   }
 
-  /** The core subject result events are published on (a core subscription sees them too). */
-  get resultsSubject(): string {
-    return topicSubject(this.settings.resultsTopic);
-  }
-
   /** Stops the reader (fails reads in flight). */
   close(): void {
     this.reader.close();
+  }
+
+  private async sendUnlessExists(subject: string, bytes: Uint8Array, h: MsgHdrs): Promise<boolean> {
+    try {
+      await this.publisher.send(subject, bytes, h);
+      return true;
+    } catch (e) {
+      if (isWrongLastSequence(e)) return false;
+      throw e;
+    }
   }
 }
 
@@ -199,7 +215,7 @@ class DirectReader {
     const op = msg.headers?.get('KV-Operation');
     if (op === 'DEL' || op === 'PURGE' || msg.data.length === 0) return p.resolve(undefined);
     try {
-      p.resolve({ record: msg.json<JobRecord>(), revision: Number(msg.headers?.get('Nats-Sequence') ?? 0) });
+      p.resolve({ record: msg.json<JobRecord>() });
     } catch (e) {
       p.reject(errors.internal(e));
     }
@@ -249,6 +265,38 @@ async function ensureStream(jsm: JetStreamManager, s: JobsSettings): Promise<voi
     if (jsErrCode(e) === JS_ERR.streamNameInUse) return;
     if (jsErrCode(e) === JS_ERR.subjectsOverlap) throw errors.internal(new Error(`another stream already captures ${JOB_SUBJECT_PREFIX}>`));
     throw toBackboneError(e);
+  }
+}
+
+/**
+ * The results topic's stream, capturing its topic subject (first: that is how streams are read back as
+ * topics) and `sb.jobres.>`, the final records. Direct gets read a record by subject; subscriptions to
+ * the topic (consumers without a filter) see every final record as the result event. A stream made by
+ * an older version (topic subject only) is extended in place.
+ */
+async function ensureResultsStream(jsm: JetStreamManager, s: JobsSettings): Promise<void> {
+  const name = topicStreamName(s.resultsTopic);
+  const subjects = [topicSubject(s.resultsTopic), `${RESULT_SUBJECT_PREFIX}>`];
+  for (let i = 0; i < 3; i++) {
+    let cfg: StreamConfig | undefined;
+    try {
+      cfg = (await jsm.streams.info(name)).config;
+    } catch (e) {
+      if (jsErrCode(e) !== JS_ERR.streamNotFound) throw toBackboneError(e);
+    }
+    try {
+      if (!cfg) {
+        await jsm.streams.add({ name, subjects, storage: 'file' as never, max_age: nanos(s.resultTtlMs), allow_direct: true, num_replicas: 1 });
+      } else if (!cfg.allow_direct || !cfg.subjects.includes(subjects[1] as string)) {
+        await jsm.streams.update(name, { ...cfg, subjects: [...new Set([...subjects, ...cfg.subjects])], allow_direct: true });
+      }
+      return;
+    } catch (e) {
+      // Created by another process in the meantime: look again.
+      if (jsErrCode(e) === JS_ERR.streamNameInUse) continue;
+      if (jsErrCode(e) === JS_ERR.subjectsOverlap) throw errors.internal(new Error(`another stream already captures ${RESULT_SUBJECT_PREFIX}>`));
+      throw toBackboneError(e);
+    }
   }
 }
 

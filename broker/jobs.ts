@@ -13,7 +13,7 @@ import type { ConfigStore, JobAccepted, JobClient, JobSubmit } from './types.js'
 import type { Logger } from './log.js';
 import { errors, isSbError, SbError } from './errors.js';
 import { JS_ERR, jsErrCode, toBackboneError } from './js-errors.js';
-import { CANCEL_SUBJECT_PREFIX, JOB_HEADERS, idempotentJobId, jobConsumerName, jobSubject, jobTypeKey, validateJobType } from './jobs-names.js';
+import { CANCEL_SUBJECT_PREFIX, JOB_HEADERS, RESULT_SUBJECT_PREFIX, idempotentJobId, jobConsumerName, jobSubject, jobTypeKey, validateJobType } from './jobs-names.js';
 import { encodeRecord, type JobStore } from './jobs-store.js';
 
 interface Waiter {
@@ -147,13 +147,12 @@ export class JsJobClient implements JobClient {
         ...base, status: 'cancelled', finishedAt: now, durationMs: 0,
         error: { code: 'SB_ERR_JOB_CANCELLED', message: `cancelled by ${principal} before it started`, retryable: false },
       };
-      // A worker that picks the job up later reads this record and skips the job.
-      const bytes = encodeRecord(rec);
-      if (await this.store.compareAndSet(id, bytes, cur?.revision ?? 0)) {
-        // Take the job out of the queue as well; a worker that still gets it reads this record first and skips it.
+      // The first final record of a job stands: a worker that runs it anyway (it missed the cancel
+      // broadcast) cannot overwrite this one, and one that finished first makes this write fail.
+      if (await this.store.putFinal(rec, encodeRecord(rec))) {
+        // Take the job out of the queue as well.
         if (base.seq !== undefined) await this.store.removeJob(base.seq);
         this.deliver(id, rec as JobResult);
-        await this.store.publishEvent(rec, bytes).catch((err: unknown) => this.log.warn({ err, id }, 'result event of a cancelled job failed'));
         return rec;
       }
     }
@@ -244,7 +243,7 @@ export class JsJobClient implements JobClient {
   // `create` never overwrites: a worker that already wrote `running` or a final record wins.
   private async writeQueued(env: JobEnvelope, seq: number): Promise<void> {
     const rec: JobRecord = { id: env.id, type: env.type, status: 'queued', principal: env.principal, submittedAt: env.submittedAt, seq };
-    await this.store.compareAndSet(env.id, encodeRecord(rec), 0).catch((err: unknown) => {
+    await this.store.createState(env.id, encodeRecord(rec)).catch((err: unknown) => {
       this.log.warn({ err, id: env.id }, 'queued record not written; the job is stored and will run');
     });
   }
@@ -277,17 +276,14 @@ export class JsJobClient implements JobClient {
     }
   }
 
-  // Results of jobs submitted elsewhere arrive only as result events: a core subscription on the
-  // results topic's subject, held only while such waiters exist.
+  // Results of jobs submitted elsewhere arrive only as their final records: a core subscription on
+  // `sb.jobres.*`, held only while such waiters exist.
   private makeForeign(w: Waiter): void {
     if (!w.own) return;
     w.own = false;
     this.foreign++;
-    this.tap ??= this.conn.nc.subscribe(this.store.resultsSubject, {
-      callback: (_e, msg) => {
-        const id = msg.headers?.get(JOB_HEADERS.jobId);
-        if (id && this.waiters.has(id)) this.onResult(id, msg);
-      },
+    this.tap ??= this.conn.nc.subscribe(`${RESULT_SUBJECT_PREFIX}*`, {
+      callback: (_e, msg) => this.onResult(msg.subject.slice(RESULT_SUBJECT_PREFIX.length), msg),
     });
   }
 

@@ -127,8 +127,9 @@ export interface JobAccepted {
 
 /**
  * Jobs on the backbone (DESIGN.md "Jobs", docs/jobs.md). Stream `SB_JOBS` (work-queue retention,
- * subjects `sb.job.>`), one durable consumer per job type shared by every worker, results in the KV
- * bucket `sb_results` (TTL), result events on the topic `jobs.results`.
+ * subjects `sb.job.>`), one durable consumer per job type shared by every worker, queued/running
+ * records in the KV bucket `sb_jobstate` (TTL), final records on `sb.jobres.<id>` in the stream of the
+ * topic `jobs.results` (TTL): each is the job's result and its result event.
  */
 export interface JobClient {
   /** Stores the job; resolves after JetStream stored it. Rejects SB_ERR_VALIDATION on a bad type. */

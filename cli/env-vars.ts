@@ -17,7 +17,7 @@ export const SERVER_ENV = {
   SB_LOG_LEVEL: 'pino level: trace, debug, info, warn, error (default info)',
   SB_CONFIG_BUCKET: 'NATS KV bucket holding the config store (default sb_config)',
   SB_JOBS_STREAM: 'work-queue stream of jobs (default SB_JOBS)',
-  SB_JOBS_RESULTS_BUCKET: 'KV bucket of job records (default sb_results)',
+  SB_JOBS_STATE_BUCKET: 'KV bucket of job records before they are final: queued, running (default sb_jobstate)',
   SB_JOBS_RESULT_TTL_MS: 'how long job records are kept, ms (default 86400000)',
   SB_JOBS_WORKERS_BUCKET: 'KV bucket of the worker registry (default sb_workers)',
   SB_JOBS_DEFAULT_TIMEOUT_MS: 'job deadline when a submit sets none, ms (default 300000)',

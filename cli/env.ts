@@ -48,7 +48,7 @@ export function processConfigFromEnv(env: Env): Readonly<ProcessConfig> {
   set(log, 'level', env['SB_LOG_LEVEL']);
   const jobs: Record<string, unknown> = {};
   set(jobs, 'stream', env['SB_JOBS_STREAM']);
-  set(jobs, 'resultsBucket', env['SB_JOBS_RESULTS_BUCKET']);
+  set(jobs, 'stateBucket', env['SB_JOBS_STATE_BUCKET']);
   set(jobs, 'resultTtlMs', intVar(env, 'SB_JOBS_RESULT_TTL_MS'));
   set(jobs, 'workersBucket', env['SB_JOBS_WORKERS_BUCKET']);
   set(jobs, 'defaultTimeoutMs', intVar(env, 'SB_JOBS_DEFAULT_TIMEOUT_MS'));

@@ -40,10 +40,10 @@ export const ProcessConfig = Type.Object(
     jobs: Type.Object(
       {
         stream: Type.String({ default: 'SB_JOBS', description: 'SB_JOBS_STREAM: work-queue stream holding `sb.job.>`.' }),
-        resultsBucket: Type.String({ default: 'sb_results', description: 'SB_JOBS_RESULTS_BUCKET: KV bucket of job records.' }),
+        stateBucket: Type.String({ default: 'sb_jobstate', description: 'SB_JOBS_STATE_BUCKET: KV bucket of job records before they are final (queued, running).' }),
         resultTtlMs: Type.Integer({ minimum: 1000, default: 86_400_000, description: 'SB_JOBS_RESULT_TTL_MS: how long job records are kept (24 h).' }),
         workersBucket: Type.String({ default: 'sb_workers', description: 'SB_JOBS_WORKERS_BUCKET: KV bucket of the worker registry.' }),
-        resultsTopic: Type.String({ default: 'jobs.results', description: 'Topic that receives one event per final job record.' }),
+        resultsTopic: Type.String({ default: 'jobs.results', description: 'Topic whose stream holds the final job records: one message per result, on sb.jobres.<id>.' }),
         deadTopic: Type.String({ default: 'jobs.dead', description: 'Dead-letter topic of jobs (poison input, retries used up).' }),
         defaultTimeoutMs: Type.Integer({ minimum: 1, default: 300_000, description: 'SB_JOBS_DEFAULT_TIMEOUT_MS: job deadline when the submit sets none (5 min).' }),
         dedupWindowMs: Type.Integer({ minimum: 0, default: 120_000, description: 'Idempotency window of the jobs stream (2 min), applied when the stream is created.' }),

@@ -34,7 +34,7 @@ describe('faults: nats-server SIGKILL and restart under a worker', function () {
   it('every accepted job ends succeeded; a job recorded before the crash does not run again', async () => {
     const prefix = jobPrefix();
     const w = await spawnWorker({
-      dir: effects.dir, bucket, prefix, types: [{ type: 'sleep', concurrency: 8, ackWaitMs: 1000 }], env: { SB_NATS_URL: nats.url },
+      dir: effects.dir, bucket, prefix, types: [{ type: 'sleep', concurrency: 8, ackWaitMs: 4000 }], env: { SB_NATS_URL: nats.url },
     });
     worker = w.cli;
     const jobs = tb.broker.jobs;

@@ -60,13 +60,16 @@ describe('worker config', () => {
 
 describe('job record read before a run', () => {
   const connected = 1_000_000;
-  const at = connected + 10_000;
+  const at = connected + 60_000;
 
-  it('skips the read only for a first delivery of a fresh message stored after the connection opened', () => {
-    assert.equal(mustReadRecord({ deliveryCount: 1, storedAt: at - 10 }, connected, at), false, 'fresh first delivery');
-    assert.equal(mustReadRecord({ deliveryCount: 2, storedAt: at - 10 }, connected, at), true, 'a redelivery');
-    assert.equal(mustReadRecord({ deliveryCount: 1, storedAt: at - FRESH_DELIVERY_MS }, connected, at), true, 'queued long enough to have been delivered before');
-    assert.equal(mustReadRecord({ deliveryCount: 1, storedAt: connected - 5 }, connected, connected + 100), true, 'stored before the (re)connect');
-    assert.equal(mustReadRecord({ deliveryCount: 1, storedAt: connected + FRESH_DELIVERY_MS - 1 }, connected, connected + FRESH_DELIVERY_MS + 10), true, 'within the skew margin after the connect');
+  it('skips the read only for a first delivery of a fresh message stored after the trust point', () => {
+    const fresh = 15_000;
+    assert.equal(mustReadRecord({ deliveryCount: 1, storedAt: at - 10 }, connected, at, fresh), false, 'fresh first delivery');
+    assert.equal(mustReadRecord({ deliveryCount: 1, storedAt: at - fresh + 1 }, connected, at, fresh), false, 'queued, but for less than half the ack wait');
+    assert.equal(mustReadRecord({ deliveryCount: 2, storedAt: at - 10 }, connected, at, fresh), true, 'a redelivery');
+    assert.equal(mustReadRecord({ deliveryCount: 1, storedAt: at - fresh }, connected, at, fresh), true, 'queued long enough to have been delivered before');
+    assert.equal(mustReadRecord({ deliveryCount: 1, storedAt: at - FRESH_DELIVERY_MS }, connected, at, 0), true, 'never fresher than the skew margin');
+    assert.equal(mustReadRecord({ deliveryCount: 1, storedAt: connected - 5 }, connected, connected + 100, fresh), true, 'stored before the trust point');
+    assert.equal(mustReadRecord({ deliveryCount: 1, storedAt: connected + FRESH_DELIVERY_MS - 1 }, connected, connected + FRESH_DELIVERY_MS + 10, fresh), true, 'within the skew margin after it');
   });
 });

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { idempotentJobId, isSbError, topicSubject } from '../../broker/index.js';
 import type { JobRecord } from '../../schemas/job.js';
 import type { Worker } from '../../workers/index.js';
-import { sharedBrokerSuite, startBroker, until } from '../broker/helpers.js';
+import { sharedBrokerSuite, startBroker, uniq, until } from '../broker/helpers.js';
 import { FIXTURE_TYPES, dropJobTypes, jobPrefix, startWorker, tap, tempLog } from './helpers.js';
 
 describe('jobs: pipeline and worker runtime', function () {
@@ -37,9 +37,12 @@ describe('jobs: pipeline and worker runtime', function () {
   const jobs = () => suite.tb.broker.jobs;
   const linesOf = async (id: string) => (await effects.lines()).filter((l) => l[1] === id);
 
-  it('submitAndWait returns the result; the record and a result event carry it', async () => {
+  it('submitAndWait returns the result; the record and a result event on the results topic carry it', async () => {
     await start([{ type: 'noop' }]);
-    const events = await tap(topicSubject('jobs.results'));
+    // What a user does: a durable subscription on the results topic.
+    const subs = suite.tb.broker.subscriptions;
+    const sub = uniq('jobres');
+    await subs.create({ name: sub, topic: 'jobs.results' });
     try {
       const { accepted, result } = await jobs().submitAndWait({ type: t('noop'), input: { hello: 'world' }, principal: 'alice' }, 5000);
       assert.equal(accepted.duplicate, false);
@@ -49,12 +52,19 @@ describe('jobs: pipeline and worker runtime', function () {
       assert.equal(result?.attempt, 1);
       assert.ok(typeof result?.durationMs === 'number' && result.worker);
       assert.deepEqual(await jobs().get(accepted.id), result);
-      const ev = await until(() => events.got.find((e) => e.headers['Sb-Job-Id'] === accepted.id), 5000, 'result event');
+      // Other suites' results share the topic: pull until ours comes.
+      const ev = await until(async () => {
+        const got = await subs.pull(sub, { max: 100, waitMs: 500 });
+        await subs.ack(sub, got.map((m) => m.ackToken));
+        return got.find((m) => m.id === accepted.id);
+      }, 5000, 'result event');
+      assert.equal(ev.topic, 'jobs.results');
       assert.equal(ev.headers['Sb-Job-Type'], t('noop'));
       assert.equal(ev.headers['Sb-Job-Status'], 'succeeded');
-      assert.deepEqual(JSON.parse(ev.data), result);
+      assert.equal(ev.contentType, 'application/json');
+      assert.deepEqual(JSON.parse(Buffer.from(ev.data).toString()), result);
     } finally {
-      await events.close();
+      await subs.delete(sub);
     }
   });
 
