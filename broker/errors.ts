@@ -43,6 +43,12 @@ export const ERROR_CODES = {
   SB_ERR_SECRETS_UNAVAILABLE: { status: 500, retryable: false, meaning: 'A stored secret cannot be decrypted: SB_MASTER_KEYS is missing, or lacks the key id the secret was sealed with.' },
   SB_ERR_CONNECTION_NOT_FOUND: { status: 404, retryable: false, meaning: 'No outgoing connection definition (e.g. a WinRM host) with that name.' },
   SB_ERR_WINRM_UNREACHABLE: { status: 502, retryable: true, meaning: 'The WinRM host could not be reached before any shell was opened (connection refused, DNS, TLS, 503); nothing ran, so the job is retried.' },
+  SB_ERR_STREAM_BROKEN: { status: 502, retryable: false, meaning: 'A streamed job result broke off: a chunk was lost (e.g. across a NATS reconnect), the worker stopped sending, or the reader went away. Streams are not resumed; submit again.' },
+  SB_ERR_SQL_FAILED: { status: 502, retryable: false, meaning: 'The database refused or failed the call (its own error code and message are in `data`); nothing is retried.' },
+  SB_ERR_SQL_UNREACHABLE: { status: 502, retryable: true, meaning: 'The database could not be reached or refused the login; the call did not run, so the job is retried.' },
+  SB_ERR_SQL_INVALID_NAME: { status: 422, retryable: false, meaning: 'A procedure name is not a plain (optionally schema-qualified) identifier; nothing was sent to the database.' },
+  SB_ERR_SQL_DENIED: { status: 403, retryable: false, meaning: 'The SQL ACL does not let this principal call this procedure on this connection; nothing was sent to the database.' },
+  SB_ERR_SQL_PASSWORD_NOT_SET: { status: 409, retryable: false, meaning: 'The SQL connection still has the random password it was created with; set its password first (admin API or CLI).' },
 } as const satisfies Record<string, { status: number; retryable: boolean; meaning: string }>;
 
 /** A stable error code. */

@@ -10,4 +10,4 @@ export type {
 } from './types.js';
 export { jobPort, jobRetryDelayMs, mustReadRecord, FRESH_DELIVERY_MS, EPOCH_KEY_PREFIX, HANDBACK_DELAY_MS, type JobPort, type JobFeedHandle, type JobDelivery, type JobOutcome, type JobDeadLetterReason } from './jobs-port.js';
 export { JOB_HEADERS, RESULT_SUBJECT_PREFIX, jobSubject, jobConsumerName, idempotentJobId, validateJobType } from './jobs-names.js';
-export type { JobClient, JobSubmit, JobAccepted } from './types.js';
+export type { JobClient, JobSubmit, JobAccepted, JobStreamOptions, JobStreamReader } from './types.js';

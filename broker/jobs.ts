@@ -9,7 +9,7 @@ import type { JobEnvelope, JobRecord, JobResult, WorkerInfo } from '../schemas/j
 import { isFinal, JOB_ID_PATTERN } from '../schemas/job.js';
 import { HEADERS } from '../schemas/message.js';
 import type { Connection } from './connection.js';
-import type { ConfigStore, JobAccepted, JobClient, JobSubmit } from './types.js';
+import type { ConfigStore, JobAccepted, JobClient, JobStreamOptions, JobStreamReader, JobSubmit } from './types.js';
 import type { Logger } from './log.js';
 import { errors, isSbError, SbError } from './errors.js';
 import { JS_ERR, jsErrCode, toBackboneError } from './js-errors.js';
@@ -157,6 +157,10 @@ export class JsJobClient implements JobClient {
       }
     }
     throw errors.backboneUnavailable(new Error('job record kept changing during cancel'));
+  }
+
+  stream(_job: JobSubmit, _opts?: JobStreamOptions): JobStreamReader {
+    throw new SbError('SB_ERR_INTERNAL', 'job streaming is not implemented yet');
   }
 
   async workers(): Promise<WorkerInfo[]> {

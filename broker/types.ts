@@ -151,6 +151,32 @@ export interface JobClient {
   cancel(id: string, principal: string): Promise<JobRecord>;
   /** Live worker registry entries (entries older than 3 heartbeats are left out). */
   workers(): Promise<WorkerInfo[]>;
+  /**
+   * Submits a job whose handler streams items back (docs/jobs.md, "Streaming results"), and reads
+   * them with backpressure: the worker sends at most `windowChunks` chunks the reader has not consumed
+   * yet. Iterating yields one chunk (an array of JSON items) at a time, in order; leaving the loop early
+   * (break, throw) cancels the job. Errors: SB_ERR_STREAM_BROKEN (a chunk was lost, or the worker
+   * stopped sending for `idleTimeoutMs`), the job's own error when it fails.
+   */
+  stream(job: JobSubmit, opts?: JobStreamOptions): JobStreamReader;
+}
+
+/** Options of {@link JobClient.stream}. */
+export interface JobStreamOptions {
+  /** Chunks the worker may send ahead of the reader (credit window). Default 8. */
+  windowChunks?: number;
+  /** Fail with SB_ERR_STREAM_BROKEN when no chunk and no end arrive for this long while waiting. Default 30000. */
+  idleTimeoutMs?: number;
+}
+
+/** A streaming job being read. */
+export interface JobStreamReader extends AsyncIterable<unknown[]> {
+  /** Resolves once the job is stored (its id); rejects as submit would. */
+  readonly accepted: Promise<JobAccepted>;
+  /** The final record; resolves after the last chunk was read (rejects like the iteration). */
+  readonly result: Promise<JobResult>;
+  /** Stops reading and cancels the job (idempotent). */
+  cancel(): Promise<void>;
 }
 
 /** The backbone. */

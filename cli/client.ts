@@ -78,6 +78,11 @@ export class RestClient {
     return res.status;
   }
 
+  /** Any JSON call of the management API (CLI commands of job families use it). */
+  call(method: string, path: string, body?: unknown, opts: { extraWaitMs?: number; signal?: AbortSignal } = {}): Promise<unknown> {
+    return this.json(method, path, body, opts.extraWaitMs ?? 0, opts.signal);
+  }
+
   private async json(method: string, path: string, body?: unknown, extraWaitMs = 0, signal?: AbortSignal): Promise<unknown> {
     const headers: Record<string, string> = {};
     if (body !== undefined) headers['content-type'] = 'application/json';

@@ -25,6 +25,21 @@ export interface JobContext {
   readonly broker: Broker;
   /** The worker process id, as in the registry. */
   readonly workerId: string;
+  /**
+   * Set when the caller reads this job as a stream (`JobClient.stream`, REST NDJSON): send items to
+   * it with backpressure. Undefined for an ordinary call: return everything in the output instead.
+   */
+  readonly stream?: JobStreamSink;
+}
+
+/** The sending end of a streaming job (docs/jobs.md, "Streaming results"). */
+export interface JobStreamSink {
+  /**
+   * Sends one chunk of JSON items, in order. Resolves once the reader has room for more (its credit
+   * window); a handler awaiting it is paused, which is the backpressure. Rejects with a JobFailure
+   * SB_ERR_STREAM_BROKEN when the reader went away; `ctx.signal` aborts then as well.
+   */
+  write(items: unknown[]): Promise<void>;
 }
 
 /**
