@@ -13,6 +13,11 @@ export const JOB_SUBJECT_PREFIX = `${SUBJECT_PREFIX}.job.`;
 /** Workers subscribe `sb.jobctl.cancel.*`; `cancel(id)` publishes `sb.jobctl.cancel.<id>`. */
 export const CANCEL_SUBJECT_PREFIX = `${SUBJECT_PREFIX}.jobctl.cancel.`;
 /**
+ * Credit of streaming jobs: the reader core-publishes `{"upTo": n}` ("consumed chunks 1..n") on
+ * `sb.jobctl.credit.<id>`; the worker streaming that job subscribes it (docs/jobs.md, "Streaming results").
+ */
+export const CREDIT_SUBJECT_PREFIX = `${SUBJECT_PREFIX}.jobctl.credit.`;
+/**
  * Final job records are stored on `sb.jobres.<id>` in the results topic's stream (which captures
  * `sb.jobres.>` besides its topic subject): one write is the record and the result event.
  */
@@ -32,6 +37,14 @@ export const JOB_HEADERS = {
   /** Dead letters: how many attempts ran, and the last error's code. */
   attempts: 'Sb-Job-Attempts',
   errorCode: 'Sb-Job-Error-Code',
+  /** Streaming jobs: the subject the worker sends chunks to (the reader's stream inbox `.<id>`). */
+  streamTo: 'Sb-Stream-To',
+  /** Streaming jobs: how many chunks the worker may send ahead of the reader's credit. */
+  streamWindow: 'Sb-Stream-Window',
+  /** On every chunk and on the end message: 1, 2, … with no gaps. */
+  streamSeq: 'Sb-Stream-Seq',
+  /** `1` on the end message, whose body is the final record. */
+  streamEnd: 'Sb-Stream-End',
 } as const;
 
 const typeRe = new RegExp(JOB_TYPE_PATTERN);

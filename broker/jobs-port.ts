@@ -17,6 +17,7 @@ import { MIN_NAK_DELAY_MS } from './subscription-record.js';
 import { JS_ERR, jsErrCode, toBackboneError } from './js-errors.js';
 import { CANCEL_SUBJECT_PREFIX, JOB_HEADERS, jobConsumerName, jobSubject, jobTypeKey } from './jobs-names.js';
 import { HEADERS } from '../schemas/message.js';
+import { JobStreamSender, publishEnd, streamWindowOf } from './job-stream.js';
 
 /** How long a handed-back job waits before another worker may take it, ms. */
 export const HANDBACK_DELAY_MS = 100;
@@ -64,6 +65,10 @@ export interface JobDelivery {
   readonly storedAt: number;
   /** Hand-backs so far, from the record; carried into every record this delivery writes. */
   handbacks: number;
+  /** Streaming jobs: where chunks go (`Sb-Stream-To`); undefined for an ordinary job. */
+  readonly streamTo: string | undefined;
+  /** Streaming jobs: the reader's credit window, chunks (`Sb-Stream-Window`). */
+  readonly streamWindow: number;
 }
 
 /** The continuous pull of one type, as the runtime drives it (broker/jobs-feed.ts). */
@@ -101,6 +106,11 @@ export interface JobPort {
    * a recorded result (re-notified, acked), a cancel, attempts used up by lost workers, a passed deadline.
    */
   admit(d: JobDelivery, cfg: WorkerTypeConfig, workerId: string): Promise<'run' | 'skip'>;
+  /**
+   * The sending end of a streaming delivery (it has `Sb-Stream-To`), or undefined. Settling the job
+   * sends the stream's end message after the final record and closes it.
+   */
+  openStream(d: JobDelivery): JobStreamSender | undefined;
   /** Extends the ack deadline (`+WPI`). */
   working(d: JobDelivery): void;
   /** Writes the lazy `running` record (jobs that run longer than ~250 ms). */
@@ -146,6 +156,8 @@ export class JsJobPort implements JobPort {
   private readonly sources = new Map<string, PullSource>();
   private readonly configs = new Map<string, WorkerTypeConfig>();
   private readonly cancelSubs = new Set<Subscription>();
+  /** Open streams of streaming jobs running here, by job id. */
+  private readonly senders = new Map<string, JobStreamSender>();
   /** When the backbone connection last (re)opened (see trustFrom). */
   private connectedSince = Date.now();
 
@@ -272,7 +284,23 @@ export class JsJobPort implements JobPort {
       await this.finish(d, this.finalRecord(d, { kind: 'timed_out' }, base), '+ACK');
       return 'skip';
     }
+    if (d.streamTo !== undefined && d.deliveryCount > 1) {
+      // The reader's position died with the earlier delivery and streams are never resumed: running it
+      // again would send its items twice (or to nobody).
+      const why = `delivered again (delivery ${d.deliveryCount}); a streamed job is never re-run`;
+      await this.finish(d, this.finalRecord(d, { kind: 'failed', code: 'SB_ERR_STREAM_BROKEN', message: why, retryable: false, poison: false }, base), '+ACK');
+      return 'skip';
+    }
     return 'run';
+  }
+
+  openStream(d: JobDelivery): JobStreamSender | undefined {
+    if (d.streamTo === undefined) return undefined;
+    const id = d.envelope.id;
+    this.senders.get(id)?.abort('opened again');
+    const s = new JobStreamSender(this.store.nc, id, d.streamTo, d.streamWindow);
+    this.senders.set(id, s);
+    return s;
   }
 
   working(d: JobDelivery): void {
@@ -285,6 +313,17 @@ export class JsJobPort implements JobPort {
   }
 
   async settle(d: JobDelivery, outcome: JobOutcome, cfg: WorkerTypeConfig, run: { workerId: string; startedAt: number }): Promise<'done' | 'retry' | 'dead'> {
+    if (d.streamTo === undefined) return this.settleRun(d, outcome, cfg, run);
+    try {
+      return await this.settleRun(d, streamedOutcome(outcome), cfg, run);
+    } finally {
+      // finish/deadLetter ended it; this only matters when settling threw.
+      this.senders.get(d.envelope.id)?.abort('settled');
+      this.senders.delete(d.envelope.id);
+    }
+  }
+
+  private async settleRun(d: JobDelivery, outcome: JobOutcome, cfg: WorkerTypeConfig, run: { workerId: string; startedAt: number }): Promise<'done' | 'retry' | 'dead'> {
     if (outcome.kind === 'shutdown') {
       // Handed back, not failed: the record remembers it so the next delivery is not counted as an attempt.
       d.handbacks++;
@@ -347,6 +386,7 @@ export class JsJobPort implements JobPort {
   private async finish(d: JobDelivery, rec: JobResult, settle: '+ACK' | '+TERM'): Promise<void> {
     const bytes = await this.storeFinal(rec);
     this.afterResult?.();
+    this.endStream(d, bytes);
     this.reply(d, bytes);
     this.store.nc.publish(d.ackSubject, settle === '+ACK' ? VERB.ack : VERB.term);
   }
@@ -378,9 +418,21 @@ export class JsJobPort implements JobPort {
     // The copy is stored before the original is termed; both stores go out at once.
     const bytes = await this.storeFinal(rec, this.store.publishDeadLetter(d.envelope.id, d.data, h));
     this.afterResult?.();
+    this.endStream(d, bytes);
     this.reply(d, bytes);
     this.store.nc.publish(d.ackSubject, VERB.term);
     this.log.warn({ id: rec.id, type: rec.type, reason, code: lastCode, attempts: d.envelope.attempt }, 'job dead-lettered');
+  }
+
+  // A streaming job's end message goes out before the reply, on the same connection, so a reader
+  // has every chunk and the end by the time the reply arrives.
+  private endStream(d: JobDelivery, bytes: Uint8Array): void {
+    if (d.streamTo === undefined) return;
+    const s = this.senders.get(d.envelope.id);
+    this.senders.delete(d.envelope.id);
+    // No sender: settled before the handler ran, so nothing was sent by this delivery.
+    if (s) s.end(bytes);
+    else publishEnd(this.store.nc, d.streamTo, 1, bytes);
   }
 
   private reply(d: JobDelivery, bytes: Uint8Array): void {
@@ -453,6 +505,8 @@ export class JsJobPort implements JobPort {
       deliveryCount: ack.deliveryCount,
       storedAt: storedAtMs(ack),
       handbacks: 0,
+      streamTo: msg.headers?.get(JOB_HEADERS.streamTo) || undefined,
+      streamWindow: streamWindowOf(msg.headers?.get(JOB_HEADERS.streamWindow)),
     };
   }
 
@@ -463,4 +517,14 @@ export class JsJobPort implements JobPort {
     await this.store.publishDeadLetter(`seq${ack.streamSeq}`, new Uint8Array(msg.data), h);
     this.store.nc.publish(ack.subject, VERB.term);
   }
+}
+
+/**
+ * A streaming job is never retried nor handed back: its reader cannot take the items again. A
+ * retryable failure fails now (its code kept); a drain's hand-back fails SB_ERR_STREAM_BROKEN.
+ */
+function streamedOutcome(o: JobOutcome): JobOutcome {
+  if (o.kind === 'shutdown') return { kind: 'failed', code: 'SB_ERR_STREAM_BROKEN', message: 'the worker stopped while streaming; a streamed job is not handed back', retryable: false, poison: false };
+  if (o.kind === 'failed' && o.retryable && !o.poison) return { ...o, retryable: false };
+  return o;
 }

@@ -13,7 +13,8 @@ import type { ConfigStore, JobAccepted, JobClient, JobStreamOptions, JobStreamRe
 import type { Logger } from './log.js';
 import { errors, isSbError, SbError } from './errors.js';
 import { JS_ERR, jsErrCode, toBackboneError } from './js-errors.js';
-import { CANCEL_SUBJECT_PREFIX, JOB_HEADERS, RESULT_SUBJECT_PREFIX, idempotentJobId, jobConsumerName, jobSubject, jobTypeKey, validateJobType } from './jobs-names.js';
+import { NatsJobStreamReader } from './job-stream.js';
+import { CANCEL_SUBJECT_PREFIX, CREDIT_SUBJECT_PREFIX, JOB_HEADERS, RESULT_SUBJECT_PREFIX, idempotentJobId, jobConsumerName, jobSubject, jobTypeKey, validateJobType } from './jobs-names.js';
 import { encodeRecord, type JobStore } from './jobs-store.js';
 
 interface Waiter {
@@ -55,6 +56,10 @@ export class JsJobClient implements JobClient {
   private readonly typesSeen = new Map<string, number>();
   private closed = false;
   private readonly offStatus: () => void;
+  /** Streaming jobs read here: chunks come on `<streamInbox>.<id>`, one wildcard subscription, made on first use. */
+  private readonly streamInbox = createInbox();
+  private streamSub: Subscription | undefined;
+  private readonly streams = new Map<string, { reader: NatsJobStreamReader; waiter?: Waiter }>();
 
   constructor(
     private readonly conn: Connection,
@@ -159,8 +164,59 @@ export class JsJobClient implements JobClient {
     throw errors.backboneUnavailable(new Error('job record kept changing during cancel'));
   }
 
-  stream(_job: JobSubmit, _opts?: JobStreamOptions): JobStreamReader {
-    throw new SbError('SB_ERR_INTERNAL', 'job streaming is not implemented yet');
+  stream(job: JobSubmit, opts: JobStreamOptions = {}): JobStreamReader {
+    return new NatsJobStreamReader(opts, {
+      credit: (id, upTo) => {
+        if (!this.conn.nc.isClosed()) this.conn.nc.publish(`${CREDIT_SUBJECT_PREFIX}${id}`, enc.encode(JSON.stringify({ upTo })));
+      },
+      cancel: (id) => this.cancel(id, job.principal),
+      read: (id) => this.get(id),
+      closed: (id) => {
+        const s = this.streams.get(id);
+        this.streams.delete(id);
+        if (s?.waiter) this.unregister(s.waiter);
+      },
+    }, (reader) => this.startStream(job, reader));
+  }
+
+  // Like submitAndWait: the routes (stream inbox entry, result waiter) exist before the publish.
+  private async startStream(job: JobSubmit, reader: NatsJobStreamReader): Promise<JobAccepted> {
+    const { envelope, bytes } = await this.prepare(job);
+    const id = envelope.id;
+    if (this.streams.has(id)) throw errors.validation(`job ${id} is already being streamed here`);
+    reader.bind(id);
+    this.streamSub ??= this.conn.nc.subscribe(`${this.streamInbox}.*`, {
+      callback: (_e, msg) => this.streams.get(msg.subject.slice(this.streamInbox.length + 1))?.reader.onMessage(msg),
+    });
+    // The waiter brings the final record when no end message does (cancelled before it ran, re-notified);
+    // it lives until a little past the job's deadline.
+    const waitMs = Date.parse(envelope.deadline) - Date.now() + 5000;
+    const waiting = this.register(id, waitMs, true, envelope.type);
+    const entry = { reader, waiter: waiting.waiter };
+    this.streams.set(id, entry);
+    void waiting.promise.then((r) => { if (r) reader.onRecord(r); });
+    let accepted: JobAccepted;
+    try {
+      const extra = { [JOB_HEADERS.streamTo]: `${this.streamInbox}.${id}`, [JOB_HEADERS.streamWindow]: String(reader.window) };
+      let seq: number;
+      ({ accepted, seq } = await this.publish(envelope, bytes, `${this.inbox}.${id}`, extra));
+      waiting.waiter.seq = seq;
+      waiting.waiter.principal = envelope.principal;
+    } catch (e) {
+      this.dropStream(id, entry);
+      throw e;
+    }
+    if (accepted.duplicate) {
+      // The first submit's worker streams to its own reader: this one cannot be served.
+      this.dropStream(id, entry);
+      throw new SbError('SB_ERR_STREAM_BROKEN', `job ${id} was submitted before (same idempotency key); its stream cannot be read twice`, { data: { id } });
+    }
+    return accepted;
+  }
+
+  private dropStream(id: string, entry: { waiter?: Waiter }): void {
+    if (this.streams.get(id) === entry) this.streams.delete(id);
+    if (entry.waiter) this.unregister(entry.waiter);
   }
 
   async workers(): Promise<WorkerInfo[]> {
@@ -184,9 +240,12 @@ export class JsJobClient implements JobClient {
     if (this.sweeper) clearInterval(this.sweeper);
     for (const set of this.waiters.values()) for (const w of set) w.settle(undefined);
     this.waiters.clear();
+    for (const s of [...this.streams.values()]) s.reader.fail(new SbError('SB_ERR_SHUTTING_DOWN', 'the broker is closing'));
+    this.streams.clear();
     if (!this.conn.nc.isClosed()) {
       this.sub.unsubscribe();
       this.tap?.unsubscribe();
+      this.streamSub?.unsubscribe();
     }
   }
 
@@ -230,11 +289,12 @@ export class JsJobClient implements JobClient {
     }
   }
 
-  private async publish(envelope: JobEnvelope, bytes: Uint8Array, replyTo: string | undefined): Promise<{ accepted: JobAccepted; seq: number }> {
+  private async publish(envelope: JobEnvelope, bytes: Uint8Array, replyTo: string | undefined, extra?: Record<string, string>): Promise<{ accepted: JobAccepted; seq: number }> {
     const h = natsHeaders();
     h.set(HEADERS.natsMsgId, envelope.id);
     h.set(HEADERS.contentType, 'application/json');
     if (replyTo) h.set(JOB_HEADERS.replyTo, replyTo);
+    if (extra) for (const [k, v] of Object.entries(extra)) h.set(k, v);
     try {
       const ack = await this.store.publisher.send(jobSubject(envelope.type), bytes, h);
       return { accepted: { id: envelope.id, duplicate: ack.duplicate }, seq: ack.seq };

@@ -13,6 +13,7 @@ Usage:
   switchboard worker [--config FILE]   run jobs: the worker runtime with built-in and plugin handlers
   switchboard pub TOPIC [DATA|-]       publish DATA (or stdin) to TOPIC
   switchboard sub SUBSCRIPTION         pull, print and ack messages of a durable subscription
+  switchboard job TYPE [INPUT|-]       run a job via the gateway: sync, --async or --stream (NDJSON)
   switchboard help COMMAND             help for one command
 
 Run "switchboard COMMAND --help" for options. Docs: docs/configuration.md, docs/operations.md.
@@ -50,6 +51,19 @@ duplicate} as JSON once JetStream stored the message.
 Options:
   --content-type TYPE  Content-Type of the message (default application/octet-stream)
   --key KEY            Idempotency-Key: a retry with the same key is stored once
+
+Environment:
+${envList(CLIENT_ENV)}`,
+  job: `Usage: switchboard job TYPE [INPUT|-] [--async] [--stream] [--timeout MS]
+
+Runs a job through POST /v1/jobs/TYPE. INPUT is JSON ("-" reads stdin; absent sends {}).
+Sync prints the final record as JSON; a failed job exits 1 with "error CODE: message".
+
+Options:
+  --async       print {id, status, duplicate} at once; GET /v1/jobs/ID reads the result
+  --stream      print each streamed item as one JSON line as it arrives, then {"$result": record};
+                a failure mid-stream exits 1 with "error CODE: message"; Ctrl-C cancels the job
+  --timeout MS  the job's deadline in ms; a sync call also waits this long (default: gateway's)
 
 Environment:
 ${envList(CLIENT_ENV)}`,

@@ -9,4 +9,5 @@ export { startDev, type DevOptions, type DevProcess } from './dev.js';
 export { ensureNats, answers, natsHostPort, findNatsServer, type AutoNats, type AutoNatsOptions } from './nats-autostart.js';
 export { Lifecycle, type StepFailure } from './lifecycle.js';
 export { runPub, runSub, readAll, intOption, type SubArgs } from './pubsub.js';
+export { runJobCommand, type JobArgs } from './jobs.js';
 export { HELP, commandHelp } from './help.js';

@@ -8,6 +8,7 @@ import { parseArgs } from 'node:util';
 import { isSbError } from '../broker/errors.js';
 import { clientEnv } from './env-vars.js';
 import { intOption, runPub, runSub } from './pubsub.js';
+import { runJobCommand } from './jobs.js';
 import { HELP, commandHelp } from './help.js';
 
 const say = (line: string): void => void process.stderr.write(`switchboard: ${line}\n`);
@@ -123,6 +124,27 @@ async function sub(argv: string[]): Promise<void> {
   }, { out, signal: ac.signal });
 }
 
+async function job(argv: string[]): Promise<void> {
+  const { values, positionals } = parseArgs({
+    args: argv, allowPositionals: true,
+    options: { async: { type: 'boolean' }, stream: { type: 'boolean' }, timeout: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+  });
+  if (values.help) return out(commandHelp('job'));
+  const ac = new AbortController();
+  // Ctrl-C closes the connection: the gateway cancels a streamed job; a sync or async one keeps running.
+  process.once('SIGINT', () => ac.abort());
+  process.once('SIGTERM', () => ac.abort());
+  await runJobCommand(clientEnv(process.env), {
+    type: positionals[0], input: positionals[1], async: values.async, stream: values.stream,
+    timeoutMs: intOption('timeout', values.timeout, undefined),
+  }, {
+    stdin: process.stdin,
+    out: (line) => process.stdout.write(`${line}\n`),
+    drain: () => new Promise<void>((resolve) => void process.stdout.once('drain', () => resolve())),
+    signal: ac.signal,
+  });
+}
+
 async function main(argv: string[]): Promise<void> {
   const [command, ...rest] = argv;
   switch (command) {
@@ -140,6 +162,8 @@ async function main(argv: string[]): Promise<void> {
       return pub(rest);
     case 'sub':
       return sub(rest);
+    case 'job':
+      return job(rest);
     default:
       say(`unknown command ${JSON.stringify(command)}; see switchboard --help`);
       process.exitCode = 2;

@@ -7,8 +7,10 @@
 import type { TSchema } from '@sinclair/typebox';
 import { TypeCompiler, type TypeCheck } from '@sinclair/typebox/compiler';
 import type { Broker, JobDelivery, JobFeedHandle, JobOutcome, JobPort, Logger } from '../broker/index.js';
+import type { JobStreamSender } from '../broker/job-stream.js';
+import { isSbError } from '../broker/errors.js';
 import type { WorkerTypeConfig } from '../schemas/job.js';
-import { JobFailure, type JobContext, type JobHandler } from './types.js';
+import { JobFailure, type JobContext, type JobHandler, type JobStreamSink } from './types.js';
 
 type AbortReason = 'cancelled' | 'deadline' | 'shutdown';
 
@@ -27,6 +29,8 @@ interface InFlight {
   /** Resolves when aborted, so settling does not wait for a handler that ignores its signal. */
   aborted: Promise<void> | undefined;
   wake: (() => void) | undefined;
+  /** The sending end when the caller streams the result (`ctx.stream`). */
+  sender: JobStreamSender | undefined;
 }
 
 /** A job not yet running is marked `running` in its record once it has run this long. */
@@ -135,7 +139,7 @@ export class TypeRunner {
     const deadline = Date.parse(d.envelope.deadline);
     const j: InFlight = {
       d, ac: undefined, reason: undefined, startedAt: now, deadline: Number.isNaN(deadline) ? now : deadline,
-      lastBeat: now, runningWritten: false, phase: 'admit', aborted: undefined, wake: undefined,
+      lastBeat: now, runningWritten: false, phase: 'admit', aborted: undefined, wake: undefined, sender: undefined,
     };
     // A second delivery of a job already held here (an ack wait ran out, or the server repeated a delivery):
     // the run in progress settles the message; the extra delivery is left alone.
@@ -177,7 +181,11 @@ export class TypeRunner {
       return { kind: 'failed', code: 'SB_ERR_JOB_INVALID_INPUT', message: `input ${where}`.slice(0, 500), retryable: false, poison: true };
     }
     j.aborted = new Promise<void>((r) => { j.wake = r; });
-    if (j.reason) j.wake?.();
+    j.sender = this.deps.port.openStream(d);
+    if (j.reason) {
+      j.wake?.();
+      j.sender?.abort(`the job was aborted (${j.reason})`);
+    }
     let output: unknown;
     try {
       const handled = this.handler.handle(this.context(j), input);
@@ -225,6 +233,7 @@ export class TypeRunner {
       },
       broker: this.deps.broker,
       workerId: this.deps.workerId,
+      ...(j.sender ? { stream: streamSink(j.sender) } : {}),
     };
   }
 
@@ -238,6 +247,8 @@ export class TypeRunner {
     if (j.reason) return;
     j.reason = reason;
     j.ac?.abort(reason);
+    // A handler waiting for credit wakes up with SB_ERR_STREAM_BROKEN instead of waiting for its deadline.
+    j.sender?.abort(`the job was aborted (${reason})`);
     j.wake?.();
   }
 
@@ -270,4 +281,14 @@ function failureOf(e: unknown): JobOutcome {
   if (e instanceof JobFailure) return { kind: 'failed', code: e.code, message: e.message.slice(0, 2000), retryable: e.retryable, poison: e.poison };
   const message = e instanceof Error ? e.message : String(e);
   return { kind: 'failed', code: 'SB_ERR_JOB_FAILED', message: message.slice(0, 2000), retryable: true, poison: false };
+}
+
+/** `ctx.stream`: the broker's sender, its SB_ERR_STREAM_BROKEN turned into a JobFailure for handlers. */
+function streamSink(sender: JobStreamSender): JobStreamSink {
+  return {
+    write: (items) => sender.write(items).catch((e: unknown) => {
+      if (isSbError(e, 'SB_ERR_STREAM_BROKEN')) throw new JobFailure(e.code, e.message, { cause: e });
+      throw e;
+    }),
+  };
 }

@@ -3,9 +3,10 @@
  * submit (sync waits, async does not), and how a job's outcome becomes an HTTP answer. The happy
  * path is one in-memory ACL check and one broker call: no config or KV read.
  */
+import { Readable } from 'node:stream';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { Type } from '@sinclair/typebox';
-import { ERROR_CODES, SbError, type ErrorCode } from '../../broker/errors.js';
+import { ERROR_CODES, SbError, toSbError, type ErrorCode } from '../../broker/errors.js';
 import type { JobClient, JobSubmit } from '../../broker/types.js';
 import { JobRecord, type JobResult } from '../../schemas/job.js';
 import type { Principal, Security } from '../../security/types.js';
@@ -147,6 +148,77 @@ export async function answerJob(
     case 'pending':
       return sendJobError(reply, a.error, a.id);
   }
+}
+
+/** Whether a `POST /v1/jobs/{type}` asks for a streamed answer: `?mode=stream`, or `"stream": true` in a JSON object body. */
+export function wantsStream(mode: string, body: unknown): boolean {
+  if (mode === 'stream') return true;
+  return typeof body === 'object' && body !== null && !Array.isArray(body) && (body as Record<string, unknown>)['stream'] === true;
+}
+
+/**
+ * Runs `call` as a streaming job and answers NDJSON (docs/rest-api.md): 200 `application/x-ndjson`,
+ * one line per item, then `{"$result": record}`. Until the first chunk (or the end) is in hand,
+ * errors are the usual JSON error answers; after that a last line `{"$error": {code, message}}`. The
+ * body is a Readable that pulls the next chunk only when the socket takes more (backpressure to the
+ * worker); the client going away destroys it, which cancels the job.
+ */
+export async function streamJob(jobs: JobClient, security: Security, req: FastifyRequest, reply: FastifyReply, call: JobCall): Promise<FastifyReply> {
+  const key = idempotencyKeyOf(req);
+  const principal = principalOf(req);
+  security.assert(principal, 'run', call.type);
+  const submit: JobSubmit = { type: call.type, input: call.input, principal: principal.name };
+  if (call.jobTimeoutMs !== undefined) submit.timeoutMs = call.jobTimeoutMs;
+  if (key !== undefined) submit.idempotencyKey = key;
+  const reader = jobs.stream(submit);
+  let done = false;
+  // The client going away at any point before the end (even before the first chunk) cancels the job.
+  reply.raw.once('close', () => {
+    if (!done) void reader.cancel();
+  });
+  const { id } = await reader.accepted;
+  const it = reader[Symbol.asyncIterator]();
+  // Nothing is written before the first chunk: an early failure is an ordinary error answer.
+  let first: IteratorResult<unknown[]>;
+  try {
+    first = await it.next();
+  } catch (e) {
+    done = true;
+    return sendJobError(reply, toSbError(e), id);
+  }
+  let pending: IteratorResult<unknown[]> | undefined = first;
+  const body = new Readable({
+    read() {
+      const step = pending ? Promise.resolve(pending) : it.next();
+      pending = undefined;
+      step.then(async (r) => {
+        if (!r.done) return void this.push(ndjson(r.value));
+        done = true;
+        this.push(`${JSON.stringify({ $result: await reader.result })}\n`);
+        this.push(null);
+      }, (e: unknown) => {
+        done = true;
+        const err = toSbError(e);
+        this.push(`${JSON.stringify({ $error: { code: err.code, message: err.message } })}\n`);
+        this.push(null);
+      });
+    },
+    destroy(err, cb) {
+      // The client went away before the end: stop the job (its handler's signal aborts).
+      if (!done) {
+        done = true;
+        void reader.cancel();
+      }
+      cb(err);
+    },
+  });
+  return reply.code(200).header('location', jobLocation(id)).type('application/x-ndjson').send(body);
+}
+
+function ndjson(items: unknown[]): string {
+  let out = '';
+  for (const item of items) out += `${JSON.stringify(item ?? null)}\n`;
+  return out;
 }
 
 /** Default fields under the body's: a body that is not a JSON object replaces them only when there are none. */

@@ -108,4 +108,4 @@ export async function dropJobTypes(prefix: string, names: string[], stream = 'SB
 }
 
 /** The fixture type names. */
-export const FIXTURE_TYPES = ['noop', 'sleep', 'flaky', 'fatal', 'greet'];
+export const FIXTURE_TYPES = ['noop', 'sleep', 'flaky', 'fatal', 'greet', 'rows'];

@@ -11,11 +11,13 @@ import { JOB_TIMEOUT_MAX_MS, JOB_WAIT_DEFAULT_MS, JOB_WAIT_MAX_MS } from '../../
 import type { GatewayDeps } from '../../types.js';
 import { authorize, principalOf } from '../auth.js';
 import { ErrorBody } from '../errors.js';
-import { JobErrorBody, answerJob, canSeeJob, parseJsonBody, type JobCall } from '../jobs.js';
+import { JobErrorBody, answerJob, canSeeJob, parseJsonBody, streamJob, wantsStream, type JobCall } from '../jobs.js';
 
 const tags = ['jobs'];
 const idRe = new RegExp(JOB_ID_PATTERN);
-const Mode = Type.Union([Type.Literal('sync'), Type.Literal('async')], { default: 'sync' });
+const Mode = Type.Union([Type.Literal('sync'), Type.Literal('async'), Type.Literal('stream')], {
+  default: 'sync', description: 'stream (or `"stream": true` in the body): 200 NDJSON, one line per streamed item, then `{"$result": record}`.',
+});
 const SubmitQuery = Type.Object({
   mode: Mode,
   timeoutMs: Type.Integer({ minimum: 1, maximum: JOB_WAIT_MAX_MS, default: JOB_WAIT_DEFAULT_MS, description: 'Sync: how long to wait for the result, ms.' }),
@@ -58,8 +60,11 @@ export function jobRoutes(deps: GatewayDeps): FastifyPluginAsyncTypebox {
       },
     }, async (req, reply) => {
       const q = req.query;
-      const call: JobCall = { type: req.params.type, input: req.body ?? {}, mode: q.mode, timeoutMs: q.timeoutMs };
+      const input = req.body ?? {};
+      const call: JobCall = { type: req.params.type, input, mode: q.mode === 'async' ? 'async' : 'sync', timeoutMs: q.timeoutMs };
       if (q.jobTimeoutMs !== undefined) call.jobTimeoutMs = q.jobTimeoutMs;
+      // The input keeps its `stream` field: a handler may declare it (sql.callproc does).
+      if (wantsStream(q.mode, input)) return streamJob(jobs, security, req, reply, call);
       return answerJob(jobs, security, req, reply, call, (r) => reply.code(200).send(r));
     });
 
