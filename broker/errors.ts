@@ -42,6 +42,7 @@ export const ERROR_CODES = {
   SB_ERR_JOB_PENDING: { status: 504, retryable: true, meaning: 'A synchronous call waited timeoutMs and the job is still queued or running; poll GET /v1/jobs/{id} with the id in the body.' },
   SB_ERR_SECRETS_UNAVAILABLE: { status: 500, retryable: false, meaning: 'A stored secret cannot be decrypted: SB_MASTER_KEYS is missing, or lacks the key id the secret was sealed with.' },
   SB_ERR_CONNECTION_NOT_FOUND: { status: 404, retryable: false, meaning: 'No outgoing connection definition (e.g. a WinRM host) with that name.' },
+  SB_ERR_CONNECTION_EXISTS: { status: 409, retryable: false, meaning: 'An outgoing connection definition with that name already exists; change it with PATCH, or delete it first.' },
   SB_ERR_WINRM_UNREACHABLE: { status: 502, retryable: true, meaning: 'The WinRM host could not be reached before any shell was opened (connection refused, DNS, TLS, 503); nothing ran, so the job is retried.' },
   SB_ERR_STREAM_BROKEN: { status: 502, retryable: false, meaning: 'A streamed job result broke off: a chunk was lost (e.g. across a NATS reconnect), the worker stopped sending, or the reader went away. Streams are not resumed; submit again.' },
   SB_ERR_SQL_FAILED: { status: 502, retryable: false, meaning: 'The database refused or failed the call (its own error code and message are in `data`); nothing is retried.' },

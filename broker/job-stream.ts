@@ -1,7 +1,8 @@
 /**
  * Streaming job results (docs/jobs.md, "Streaming results"): the worker's sending end and the
  * caller's reader. Chunks travel as core messages `<stream inbox>.<id>` numbered 1, 2, … in
- * `Sb-Stream-Seq`; the reader grants credit on `sb.jobctl.credit.<id>` as it consumes them, and the
+ * `Sb-Stream-Seq`, each body NDJSON (one JSON item per line), so a pass-through reader such as the
+ * REST gateway forwards the bytes without parsing a single row; the reader grants credit on `sb.jobctl.credit.<id>` as it consumes them, and the
  * sender never has more than `window` chunks un-credited — so a reader that stops pulling stops the
  * handler, and neither side buffers more than `window` chunks. After the final record is stored the
  * worker sends an end message (`Sb-Stream-End: 1`, body = the record). Core messages can be lost (a
@@ -92,7 +93,9 @@ export class JobStreamSender {
     if (this.failure) throw this.failure;
     const h = natsHeaders();
     h.set(JOB_HEADERS.streamSeq, String(++this.seq));
-    this.nc.publish(this.to, enc.encode(JSON.stringify(items)), { headers: h });
+    let body = '';
+    for (const item of items) body += `${JSON.stringify(item ?? null)}\n`;
+    this.nc.publish(this.to, enc.encode(body), { headers: h });
     if (this.seq - this.credited < this.window) return;
     await new Promise<void>((resolve, reject) => { this.waiting = { resolve, reject }; });
   }
@@ -116,6 +119,21 @@ export class JobStreamSender {
   private unsubscribe(): void {
     if (!this.nc.isClosed()) this.sub.unsubscribe();
   }
+}
+
+const dec = new TextDecoder();
+
+/** The items of one NDJSON chunk body. */
+function parseNdjson(bytes: Uint8Array): unknown[] {
+  const text = dec.decode(bytes);
+  const out: unknown[] = [];
+  let start = 0;
+  for (let nl = text.indexOf('\n'); nl >= 0; nl = text.indexOf('\n', start)) {
+    if (nl > start) out.push(JSON.parse(text.slice(start, nl)));
+    start = nl + 1;
+  }
+  if (start < text.length) out.push(JSON.parse(text.slice(start)));
+  return out;
 }
 
 /** The end message of a stream: `Sb-Stream-Seq: seq`, `Sb-Stream-End: 1`, body = the final record. */
@@ -153,7 +171,8 @@ export class NatsJobStreamReader implements JobStreamReader {
   readonly window: number;
   private readonly idleMs: number;
   private id: string | undefined;
-  private readonly chunks: unknown[][] = [];
+  /** NDJSON bodies of chunks not consumed yet (parsed only by the item iterator). */
+  private readonly chunks: Uint8Array[] = [];
   private expected = 1;
   private consumed = 0;
   private credited = 0;
@@ -185,7 +204,16 @@ export class NatsJobStreamReader implements JobStreamReader {
 
   [Symbol.asyncIterator](): AsyncIterator<unknown[]> {
     return {
-      next: () => this.next(),
+      next: async () => {
+        const r = await this.next();
+        if (r.done) return r;
+        try {
+          return { done: false, value: parseNdjson(r.value) };
+        } catch {
+          this.breakOff('a chunk is not NDJSON');
+          return this.next().then(() => ({ done: true, value: undefined }));
+        }
+      },
       // Leaving a for-await loop early (break, throw) lands here: the job is cancelled.
       return: async () => {
         await this.cancel();
@@ -215,20 +243,18 @@ export class NatsJobStreamReader implements JobStreamReader {
     const seq = Number(msg.headers?.get(JOB_HEADERS.streamSeq));
     if (seq !== this.expected) return this.breakOff(`chunk ${this.expected} was lost (got ${String(seq)})`);
     this.expected++;
-    let body: unknown;
-    try {
-      body = msg.json<unknown>();
-    } catch {
-      return this.breakOff(`chunk ${seq} is not JSON`);
-    }
     if (msg.headers?.get(JOB_HEADERS.streamEnd) === '1') {
-      const rec = body as JobResult;
+      let rec: JobResult;
+      try {
+        rec = msg.json<JobResult>();
+      } catch {
+        return this.breakOff(`the end message is not JSON`);
+      }
       this.end(rec.status === 'succeeded' ? { kind: 'end', record: rec } : { kind: 'error', error: jobResultError(rec) });
-    } else if (Array.isArray(body)) {
-      this.chunks.push(body);
-      this.wake?.();
     } else {
-      this.breakOff(`chunk ${seq} is not an array`);
+      // nats.js hands out views into its read buffer: keep a copy.
+      this.chunks.push(new Uint8Array(msg.data));
+      this.wake?.();
     }
   }
 
@@ -245,7 +271,19 @@ export class NatsJobStreamReader implements JobStreamReader {
     this.end({ kind: 'error', error });
   }
 
-  private async next(): Promise<IteratorResult<unknown[]>> {
+  ndjson(): AsyncIterable<Uint8Array> {
+    return {
+      [Symbol.asyncIterator]: () => ({
+        next: () => this.next(),
+        return: async () => {
+          await this.cancel();
+          return { done: true, value: undefined };
+        },
+      }),
+    };
+  }
+
+  private async next(): Promise<IteratorResult<Uint8Array, undefined>> {
     for (;;) {
       const chunk = this.chunks.shift();
       if (chunk) {

@@ -177,6 +177,11 @@ export interface JobStreamReader extends AsyncIterable<unknown[]> {
   readonly result: Promise<JobResult>;
   /** Stops reading and cancels the job (idempotent). */
   cancel(): Promise<void>;
+  /**
+   * The same chunks unparsed, as NDJSON bytes (one JSON item per line): for readers that pass them on
+   * (the REST gateway's NDJSON answer). Use either this or the item iteration, not both.
+   */
+  ndjson(): AsyncIterable<Uint8Array>;
 }
 
 /** The backbone. */

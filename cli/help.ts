@@ -14,6 +14,7 @@ Usage:
   switchboard pub TOPIC [DATA|-]       publish DATA (or stdin) to TOPIC
   switchboard sub SUBSCRIPTION         pull, print and ack messages of a durable subscription
   switchboard job TYPE [INPUT|-]       run a job via the gateway: sync, --async or --stream (NDJSON)
+  switchboard sql conn|call …          SQL connections (admin) and stored-procedure calls
   switchboard help COMMAND             help for one command
 
 Run "switchboard COMMAND --help" for options. Docs: docs/configuration.md, docs/operations.md.
@@ -64,6 +65,16 @@ Options:
   --stream      print each streamed item as one JSON line as it arrives, then {"$result": record};
                 a failure mid-stream exits 1 with "error CODE: message"; Ctrl-C cancels the job
   --timeout MS  the job's deadline in ms; a sync call also waits this long (default: gateway's)
+
+Environment:
+${envList(CLIENT_ENV)}`,
+  sql: `Usage: switchboard sql conn create NAME --kind K --host H --port P --database D --user U [--pool N]
+       switchboard sql conn list | get NAME | delete NAME
+       switchboard sql conn password NAME      (new password read from stdin, never argv)
+       switchboard sql call CONN PROC [ARGS_JSON] [--stream] [--chunk-rows N] [--routine auto|function|procedure]
+
+A buffered call prints the job output as one JSON line; --stream prints one row per line as it
+arrives, then {"$result": record}. Docs: docs/sql.md.
 
 Environment:
 ${envList(CLIENT_ENV)}`,

@@ -9,6 +9,7 @@ import { isSbError } from '../broker/errors.js';
 import { clientEnv } from './env-vars.js';
 import { intOption, runPub, runSub } from './pubsub.js';
 import { runJobCommand } from './jobs.js';
+import { runSql } from './sql.js';
 import { HELP, commandHelp } from './help.js';
 
 const say = (line: string): void => void process.stderr.write(`switchboard: ${line}\n`);
@@ -145,6 +146,14 @@ async function job(argv: string[]): Promise<void> {
   });
 }
 
+async function sql(argv: string[]): Promise<void> {
+  if (argv.length === 0 || argv.includes('--help') || argv.includes('-h')) return out(commandHelp('sql'));
+  const ac = new AbortController();
+  process.once('SIGINT', () => ac.abort());
+  process.once('SIGTERM', () => ac.abort());
+  await runSql(clientEnv(process.env), argv, { stdin: process.stdin, out, signal: ac.signal });
+}
+
 async function main(argv: string[]): Promise<void> {
   const [command, ...rest] = argv;
   switch (command) {
@@ -164,6 +173,8 @@ async function main(argv: string[]): Promise<void> {
       return sub(rest);
     case 'job':
       return job(rest);
+    case 'sql':
+      return sql(rest);
     default:
       say(`unknown command ${JSON.stringify(command)}; see switchboard --help`);
       process.exitCode = 2;

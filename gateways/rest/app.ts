@@ -18,6 +18,7 @@ import { subscriptionRoutes } from './routes/subscriptions.js';
 import { topicRoutes } from './routes/topics.js';
 import { userRoutes } from './routes/users.js';
 import { winrmRoutes } from './routes/winrm.js';
+import { sqlRoutes } from './routes/sql.js';
 
 /** What the app needs from the gateway that owns it. */
 export interface AppState {
@@ -83,6 +84,7 @@ export function buildApp(deps: GatewayDeps, state: AppState): FastifyInstance {
   void app.register(channelRoutes(deps));
   void app.register(userRoutes(deps));
   void app.register(winrmRoutes(deps));
+  void app.register(sqlRoutes(deps));
   void app.register(jobRoutes(deps));
   void app.register(rawPublishRoutes(deps, state.channels));
   return app;

@@ -177,26 +177,31 @@ export async function streamJob(jobs: JobClient, security: Security, req: Fastif
     if (!done) void reader.cancel();
   });
   const { id } = await reader.accepted;
-  const it = reader[Symbol.asyncIterator]();
+  // NDJSON bytes as the worker sent them: the gateway forwards rows without parsing them.
+  const it = reader.ndjson()[Symbol.asyncIterator]();
   // Nothing is written before the first chunk: an early failure is an ordinary error answer.
-  let first: IteratorResult<unknown[]>;
+  let first: IteratorResult<Uint8Array>;
   try {
     first = await it.next();
   } catch (e) {
     done = true;
     return sendJobError(reply, toSbError(e), id);
   }
-  let pending: IteratorResult<unknown[]> | undefined = first;
+  let pending: IteratorResult<Uint8Array> | undefined = first;
   const body = new Readable({
     read() {
       const step = pending ? Promise.resolve(pending) : it.next();
       pending = undefined;
+      // One chain with one error exit: after a cancel the reader ends and `result` rejects; nothing
+      // may escape as an unhandled rejection (it would end the process).
       step.then(async (r) => {
-        if (!r.done) return void this.push(ndjson(r.value));
+        if (!r.done) return void this.push(r.value);
+        const record = await reader.result;
         done = true;
-        this.push(`${JSON.stringify({ $result: await reader.result })}\n`);
+        this.push(`${JSON.stringify({ $result: record })}\n`);
         this.push(null);
-      }, (e: unknown) => {
+      }).catch((e: unknown) => {
+        if (this.destroyed) return;
         done = true;
         const err = toSbError(e);
         this.push(`${JSON.stringify({ $error: { code: err.code, message: err.message } })}\n`);
@@ -213,12 +218,6 @@ export async function streamJob(jobs: JobClient, security: Security, req: Fastif
     },
   });
   return reply.code(200).header('location', jobLocation(id)).type('application/x-ndjson').send(body);
-}
-
-function ndjson(items: unknown[]): string {
-  let out = '';
-  for (const item of items) out += `${JSON.stringify(item ?? null)}\n`;
-  return out;
 }
 
 /** Default fields under the body's: a body that is not a JSON object replaces them only when there are none. */
