@@ -1,14 +1,14 @@
 /**
  * `npm run bench:sql`: BENCH_ROWS (1 000 000) rows from a stored routine on the real PostgreSQL (:5432)
  * and MariaDB (:3306), streamed
- *  - through Switchboard as a user runs it: `POST /v1/jobs/sql.callproc?mode=stream` (NDJSON) to
- *    `switchboard dev` (REST gateway and the built-in sql.callproc worker in one process) on a private
- *    nats-server, the reader counting lines;
+ *  - through Switchboard as a user runs it, in the production layout: `POST
+ *    /v1/jobs/sql.callproc?mode=stream` (NDJSON) to the gateway (`switchboard dev`, SB_DEV_JOBS=off) and
+ *    one `switchboard worker` process, on a private nats-server, the reader counting lines;
  *  - through the broker API without HTTP: `broker.jobs.stream()` from this process to the same worker;
  *  - against the raw driver stream in the same run: pg-cursor `read(chunk)` in a loop; mysql2's
  *    `query('CALL …').stream()` read with 'data' events. Same routine, same chunk size.
  * BENCH_ROUNDS (2) interleaved rounds; prints rows/s, ratios (acceptance: ours ≥ 0.7× raw) and the peak
- * RSS growth of the dev process (acceptance: < 64 MiB). Writes bench/results/sql-<time>.json.
+ * RSS growth of the gateway and of the worker process (acceptance: < 64 MiB). Writes bench/results/sql-<time>.json.
  */
 import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
@@ -18,7 +18,7 @@ import Cursor from 'pg-cursor';
 import mysql from 'mysql2';
 import mysqlp from 'mysql2/promise';
 import { NatsServer } from '../test/support/nats-server.js';
-import { startDev } from '../test/cli/process.js';
+import { CliProcess, startDev } from '../test/cli/process.js';
 import { createBroker, createLogger, createMetrics } from '../broker/index.js';
 import { Keyring } from '../broker/secrets.js';
 import { resolveProcessConfig } from '../schemas/config.js';
@@ -37,7 +37,7 @@ const PG = { host: '127.0.0.1', port: 5432, user: 'root', database: 'test' };
 const MY = { host: '127.0.0.1', port: 3306, user: 'root', password: '', database: 'test' };
 
 type Kind = 'postgres' | 'mariadb';
-interface Figures { kind: Kind; raw: number; rest: number; broker: number; rssGrowthMiB: number }
+interface Figures { kind: Kind; raw: number; rest: number; broker: number; gatewayMiB: number; workerMiB: number }
 
 const loadBefore = loadavg()[0] ?? 0;
 const keys = JSON.stringify(Keyring.generate('bench'));
@@ -51,7 +51,9 @@ await myAdmin.query(`CREATE USER '${myUser}'@'%' IDENTIFIED BY '${myPassword}'`)
 await myAdmin.query(`GRANT EXECUTE, SELECT ON test.* TO '${myUser}'@'%'`);
 
 const nats = await NatsServer.start();
-const dev = await startDev(nats.url, { env: { SB_MASTER_KEYS: keys } });
+const dev = await startDev(nats.url, { env: { SB_MASTER_KEYS: keys, SB_DEV_JOBS: 'off' } });
+const worker = CliProcess.spawn(['worker'], { SB_NATS_URL: nats.url, SB_WORKER_TYPES: 'sql.callproc:8', SB_MASTER_KEYS: keys, SB_LOG_LEVEL: 'info' });
+await worker.waitFor(/worker \S+ running/, 60_000);
 const config = resolveProcessConfig({ nats: { url: nats.url } });
 const broker = await createBroker({ config, logger: createLogger({ level: 'warn' }), metrics: createMetrics({ defaultMetrics: false }) });
 const rounds: Figures[][] = [];
@@ -65,6 +67,7 @@ try {
   await report();
 } finally {
   await broker.close({ deadlineMs: 2000 });
+  await worker.kill('SIGTERM');
   await dev.stop('SIGTERM');
   await nats.dispose();
   await admin.query(`DROP FUNCTION IF EXISTS ${fn}(int)`);
@@ -93,7 +96,7 @@ async function runAll(rows: number): Promise<Figures[]> {
     const raw = kind === 'postgres' ? await rawPostgres(rows) : await rawMariadb(rows);
     const { rate: rest, growth } = await viaRest(conn, rows);
     const viaBroker = await viaBrokerApi(conn, rows);
-    out.push({ kind, raw, rest, broker: viaBroker, rssGrowthMiB: growth / MIB });
+    out.push({ kind, raw, rest, broker: viaBroker, gatewayMiB: (growth[0] ?? 0) / MIB, workerMiB: (growth[1] ?? 0) / MIB });
   }
   return out;
 }
@@ -137,12 +140,13 @@ async function rawMariadb(rows: number): Promise<number> {
   }
 }
 
-/** REST NDJSON through the gateway and the worker; also the peak RSS growth of the dev process. */
-async function viaRest(connection: string, rows: number): Promise<{ rate: number; growth: number }> {
-  const pid = dev.cli.proc.pid as number;
-  const before = await memoryOf(pid);
-  let peak = before.rss;
-  const sampler = setInterval(() => { void memoryOf(pid).then((m) => { peak = Math.max(peak, m.rss); }, () => undefined); }, 25);
+/** REST NDJSON through the gateway and the worker; also the peak RSS growth of both processes. */
+async function viaRest(connection: string, rows: number): Promise<{ rate: number; growth: number[] }> {
+  const pids = [dev.cli.proc.pid as number, worker.proc.pid as number];
+  const before = await Promise.all(pids.map(memoryOf));
+  const peak = before.map((m) => m.rss);
+  const sample = () => pids.forEach((pid, i) => void memoryOf(pid).then((m) => { peak[i] = Math.max(peak[i] ?? 0, m.rss); }, () => undefined));
+  const sampler = setInterval(sample, 25);
   try {
     const t = performance.now();
     const res = await fetch(`${dev.url}/v1/jobs/sql.callproc?mode=stream`, {
@@ -152,12 +156,12 @@ async function viaRest(connection: string, rows: number): Promise<{ rate: number
     if (res.status !== 200) throw new Error(`REST stream answered ${res.status}: ${await res.text()}`);
     let lines = 0;
     for await (const part of res.body as AsyncIterable<Uint8Array>) {
-      for (let i = 0; i < part.length; i++) if (part[i] === 10) lines++;
+      for (let i = part.indexOf(10); i >= 0; i = part.indexOf(10, i + 1)) lines++;
     }
     const rate = check(lines - 1, rows) / ((performance.now() - t) / 1000); // the last line is {"$result": …}
-    const after = await memoryOf(pid);
-    if (after.hwm > before.hwm) peak = Math.max(peak, after.hwm);
-    return { rate, growth: peak - before.rss };
+    const after = await Promise.all(pids.map(memoryOf));
+    // VmHWM is the peak since start: it counts here only if it rose during this stream.
+    return { rate, growth: after.map((m, i) => Math.max(peak[i] ?? 0, m.hwm > (before[i]?.hwm ?? 0) ? m.hwm : 0) - (before[i]?.rss ?? 0)) };
   } finally {
     clearInterval(sampler);
   }
@@ -186,13 +190,13 @@ async function memoryOf(pid: number): Promise<{ rss: number; hwm: number }> {
 async function report(): Promise<void> {
   const load = `load average ${loadBefore.toFixed(2)} before, ${(loadavg()[0] ?? 0).toFixed(2)} after`;
   console.log(`\nSQL streaming: ${ROWS} rows per call, chunks of ${CHUNK}, ${ROUNDS} rounds, ${cpus().length} cores; ${load}`);
-  printTable(['round / kind', 'raw rows/s', 'REST rows/s', 'REST/raw', 'broker rows/s', 'broker/raw', 'dev RSS +MiB'],
-    rounds.flatMap((round, r) => round.map((f) => [`${r + 1} ${f.kind}`, f.raw, f.rest, ratio(f.rest, f.raw), f.broker, ratio(f.broker, f.raw), f.rssGrowthMiB.toFixed(1)])));
+  printTable(['round / kind', 'raw rows/s', 'REST rows/s', 'REST/raw', 'broker rows/s', 'broker/raw', 'gateway RSS +MiB', 'worker RSS +MiB'],
+    rounds.flatMap((round, r) => round.map((f) => [`${r + 1} ${f.kind}`, f.raw, f.rest, ratio(f.rest, f.raw), f.broker, ratio(f.broker, f.raw), f.gatewayMiB.toFixed(1), f.workerMiB.toFixed(1)])));
   console.log('');
   for (const kind of ['postgres', 'mariadb'] as const) {
-    const of = (k: 'raw' | 'rest' | 'broker' | 'rssGrowthMiB') => median(rounds.map((round) => round.find((f) => f.kind === kind)?.[k] ?? 0));
+    const of = (k: 'raw' | 'rest' | 'broker') => median(rounds.map((round) => round.find((f) => f.kind === kind)?.[k] ?? 0));
     const restRatio = of('rest') / of('raw');
-    const worstGrowth = Math.max(...rounds.map((round) => round.find((f) => f.kind === kind)?.rssGrowthMiB ?? 0));
+    const worstGrowth = Math.max(...rounds.map((round) => { const f = round.find((x) => x.kind === kind); return Math.max(f?.gatewayMiB ?? 0, f?.workerMiB ?? 0); }));
     console.log(`${kind}: median REST ${of('rest').toFixed(0)} vs raw ${of('raw').toFixed(0)} rows/s = ${restRatio.toFixed(2)} (accept ≥ 0.70: ${restRatio >= 0.7 ? 'PASS' : 'FAIL'}); `
       + `broker ${ratio(of('broker'), of('raw'))}; worst RSS growth ${worstGrowth.toFixed(1)} MiB (accept < 64: ${worstGrowth < 64 ? 'PASS' : 'FAIL'})`);
   }

@@ -2,8 +2,9 @@
  * The config store: JSON values in a NATS KV bucket, cached in memory and kept current by one watch,
  * so every replica sees a change without a restart. Reads are local; writes go to the bucket.
  */
+import { setTimeout as delay } from 'node:timers/promises';
 import { headers as natsHeaders, type NatsConnection, type QueuedIterator } from '@nats-io/nats-core';
-import type { JetStreamClient, JetStreamManager } from '@nats-io/jetstream';
+import type { JetStreamClient, JetStreamManager, StreamInfo } from '@nats-io/jetstream';
 import { Kvm, type KV, type KvWatchEntry } from '@nats-io/kv';
 import type { Logger } from './log.js';
 import type { ConfigChange, ConfigStore } from './types.js';
@@ -54,7 +55,7 @@ export class KvConfigStore implements ConfigStore {
     }
     const store = new KvConfigStore(kv, js, bucket, log.child({ part: 'config' }), timeoutMs);
     // Everything written before the watch started is at or below the stream's last sequence.
-    const last = (await jsm.streams.info(`KV_${bucket}`)).state.last_seq;
+    const last = (await streamInfoOnceElected(jsm, `KV_${bucket}`)).state.last_seq;
     await store.start(last);
     return store;
   }
@@ -194,5 +195,21 @@ export class KvConfigStore implements ConfigStore {
 function checkKey(key: string): void {
   if (typeof key !== 'string' || !KEY_RE.test(key) || key.startsWith('.') || key.endsWith('.') || key.includes('..')) {
     throw errors.validation(`invalid config key ${JSON.stringify(String(key).slice(0, 100))}`);
+  }
+}
+
+/**
+ * Stream info of a stream just created. In a cluster the create can answer before the stream's group
+ * has a leader, and an info right then says "stream not found" (seen in test/faults/cluster.test.ts):
+ * ask again for a few seconds before believing it.
+ */
+async function streamInfoOnceElected(jsm: JetStreamManager, stream: string): Promise<StreamInfo> {
+  for (let i = 0; ; i++) {
+    try {
+      return await jsm.streams.info(stream);
+    } catch (e) {
+      if (jsErrCode(e) !== JS_ERR.streamNotFound || i >= 30) throw toBackboneError(e);
+      await delay(100);
+    }
   }
 }

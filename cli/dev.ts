@@ -24,6 +24,12 @@ export interface DevOptions {
   natsStoreDir?: string;
   /** Gateway drain deadline on stop, in ms; default 10000. */
   drainMs?: number;
+  /**
+   * Run the built-in job types in this process too (default true). Off (`SB_DEV_JOBS=off`) for a
+   * gateway that only takes requests, with `switchboard worker` pods running every job — then this
+   * process needs no secrets of WinRM hosts or databases.
+   */
+  jobs?: boolean;
 }
 
 /** A running dev process. */
@@ -73,7 +79,7 @@ async function startStack(opts: DevOptions, logger: Logger, life: Lifecycle): Pr
 
   // Built-in job types run in this process too (docs/workers.md); started before the gateway so it is
   // stopped after it: intake stops first, then the worker drains.
-  const handlers = builtinHandlers();
+  const handlers = opts.jobs === false ? [] : builtinHandlers();
   if (handlers.length > 0) {
     const config = resolveWorkerConfig({ id: `dev-${process.pid}`, types: handlers.map((h) => ({ type: h.type })) }, process.cwd());
     const worker = await createWorker({ broker, config, handlers, logger });

@@ -23,6 +23,7 @@ export const SERVER_ENV = {
   SB_JOBS_DEFAULT_TIMEOUT_MS: 'job deadline when a submit sets none, ms (default 300000)',
   SB_MASTER_KEYS: 'master keys sealing stored secrets, JSON {"active":"k1","keys":{"k1":"<base64 32 bytes>"}} (secret)',
   SB_MASTER_KEYS_FILE: 'file holding SB_MASTER_KEYS (e.g. a secret mount); dev generates .data/master-keys.json when neither is set',
+  SB_DEV_JOBS: '"off": the gateway runs no built-in job types itself (switchboard worker processes run them; default on)',
 } as const;
 
 /** The extra variables `switchboard worker` reads (docs/workers.md). */

@@ -76,7 +76,7 @@ async function dev(): Promise<void> {
     const { processConfigFromEnv } = await import('./env.js');
     const config = processConfigFromEnv(process.env);
     const { startDev } = await import('./dev.js');
-    return startDev({ config, say });
+    return startDev({ config, say, jobs: process.env['SB_DEV_JOBS'] !== 'off' });
   });
 }
 

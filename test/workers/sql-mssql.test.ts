@@ -121,17 +121,20 @@ describe('sql: MS SQL driver (mssql + tedious over TDS)', function () {
     return x;
   }
 
+  /** A plain mssql pool on the real server, for the T-SQL setup and teardown. */
+  const adminPool = (): Promise<sql.ConnectionPool> => new sql.ConnectionPool({
+    server: base.host,
+    port: base.port,
+    database: base.database,
+    user: base.user,
+    password: base.password,
+    options: { encrypt: base.tls?.enabled === true, trustServerCertificate: base.tls?.rejectUnauthorized === false },
+  }).connect();
+
   before(async () => {
     if (REAL_URL) {
       base = realOptions(REAL_URL);
-      const pool = await new sql.ConnectionPool({
-        server: base.host,
-        port: base.port,
-        database: base.database,
-        user: base.user,
-        password: base.password,
-        options: { encrypt: base.tls?.enabled === true, trustServerCertificate: base.tls?.rejectUnauthorized === false },
-      }).connect();
+      const pool = await adminPool();
       try {
         for (const [, ddl] of TSQL) await pool.request().batch(ddl);
       } finally {
@@ -153,14 +156,7 @@ describe('sql: MS SQL driver (mssql + tedious over TDS)', function () {
   after(async () => {
     for (const x of drivers) await x.close();
     if (REAL_URL) {
-      const pool = await new sql.ConnectionPool({
-        server: base.host,
-        port: base.port,
-        database: base.database,
-        user: base.user,
-        password: base.password,
-        options: { encrypt: base.tls?.enabled === true, trustServerCertificate: base.tls?.rejectUnauthorized === false },
-      }).connect();
+      const pool = await adminPool();
       try {
         for (const [name] of TSQL) await pool.request().batch(`DROP PROCEDURE IF EXISTS ${name}`);
       } finally {

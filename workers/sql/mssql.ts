@@ -16,6 +16,7 @@ import { JobFailure } from '../types.js';
 import { sqlFailure } from './errors.js';
 import { checkIdentifierPart, parseProcedureName, quoteName } from './identifiers.js';
 import type { SqlArgs, SqlCall, SqlCallResult, SqlCallSummary, SqlConnectionOptions, SqlDriver, SqlRowBatch, SqlStream } from './types.js';
+import { makeStream, outMarker } from './driver-kit.js';
 
 type Row = Record<string, unknown>;
 
@@ -40,12 +41,6 @@ const PARAMS_SQL = `SELECT p.name AS name, TYPE_NAME(p.system_type_id) AS type, 
   FROM sys.parameters AS p
  WHERE p.object_id = OBJECT_ID(@proc) AND p.parameter_id > 0
  ORDER BY p.parameter_id`;
-
-/** An argument marked `{ out: true }` (OUT) or `{ out: true, value }` (INOUT). */
-function outMarker(v: unknown): { value: unknown } | undefined {
-  if (typeof v !== 'object' || v === null || Array.isArray(v) || (v as { out?: unknown }).out !== true) return undefined;
-  return { value: (v as { value?: unknown }).value ?? null };
-}
 
 /** The mssql type of a declared parameter; undefined lets mssql infer it from the value. */
 function declaredType(p: ParamMeta): sql.ISqlType | (() => sql.ISqlType) | undefined {
@@ -114,7 +109,7 @@ function bind(req: sql.Request, procedure: string, args: SqlArgs, meta: ParamMet
   for (const [name, v, m] of pairs) {
     const type = m === undefined ? undefined : declaredType(m);
     const out = outMarker(v);
-    if (out !== undefined) req.output(name, type ?? sql.NVarChar(sql.MAX), out.value);
+    if (out !== undefined) req.output(name, type ?? sql.NVarChar(sql.MAX), out.value ?? null);
     else if (type !== undefined) req.input(name, type, v);
     else req.input(name, v);
   }
@@ -326,28 +321,3 @@ export function createMssqlDriver(opts: SqlConnectionOptions): SqlDriver {
   };
 }
 
-/** Wraps a batch generator as a {@link SqlStream}: iterable once, `summary` settling when it ends. */
-function makeStream(gen: (sink: { summary?: SqlCallSummary }) => AsyncGenerator<SqlRowBatch>): SqlStream {
-  let settle!: { resolve: (s: SqlCallSummary) => void; reject: (e: unknown) => void };
-  const summary = new Promise<SqlCallSummary>((resolve, reject) => (settle = { resolve, reject }));
-  summary.catch(() => undefined); // nobody may await it; the iteration itself throws
-  let started = false;
-  return {
-    summary,
-    async *[Symbol.asyncIterator]() {
-      if (started) throw new Error('a SQL stream can be iterated only once');
-      started = true;
-      const sink: { summary?: SqlCallSummary } = {};
-      let failed: unknown;
-      try {
-        yield* gen(sink);
-      } catch (err) {
-        failed = err;
-        throw err;
-      } finally {
-        if (sink.summary) settle.resolve(sink.summary);
-        else settle.reject(failed ?? new Error('the stream was left before its end'));
-      }
-    },
-  };
-}

@@ -15,6 +15,7 @@ import { JobFailure } from '../types.js';
 import { checkIdentifierPart, parseProcedureName, quoteName, type ProcedureName } from './identifiers.js';
 import { sqlFailure } from './errors.js';
 import type { SqlCall, SqlCallResult, SqlCallSummary, SqlConnectionOptions, SqlDriver, SqlKind, SqlRowBatch, SqlStream } from './types.js';
+import { abortable, makeStream, outMarker } from './driver-kit.js';
 
 /** Batch size of the buffered `call`. */
 const BUFFERED_CHUNK = 10_000;
@@ -32,12 +33,6 @@ interface Param {
 const PARAMS_SQL = `SELECT PARAMETER_NAME AS name, PARAMETER_MODE AS mode FROM information_schema.PARAMETERS
  WHERE SPECIFIC_SCHEMA = COALESCE(?, DATABASE()) AND SPECIFIC_NAME = ? AND ROUTINE_TYPE = 'PROCEDURE' AND ORDINAL_POSITION > 0
  ORDER BY ORDINAL_POSITION`;
-
-/** An argument marked `{ out: true }` (OUT) or `{ out: true, value }` (INOUT). */
-function outMarker(v: unknown): { value: unknown } | undefined {
-  if (typeof v !== 'object' || v === null || Array.isArray(v) || (v as { out?: unknown }).out !== true) return undefined;
-  return { value: (v as { value?: unknown }).value };
-}
 
 /** The CALL text, its bound values, and the session variables to preset and read back. */
 interface Plan {
@@ -362,59 +357,6 @@ export function createMysqlDriver(opts: SqlConnectionOptions): SqlDriver {
     async close(): Promise<void> {
       await Promise.all([...sessions].map((s) => s.stop()));
       await new Promise<void>((resolve) => pool.end(() => resolve()));
-    },
-  };
-}
-
-/** `p`, or the abort reason as soon as `signal` aborts (a connection that arrives later is handed to `discard`). */
-function abortable<T>(p: Promise<T>, signal: AbortSignal, discard: (v: T) => void): Promise<T> {
-  return new Promise((resolve, reject) => {
-    const onAbort = (): void => {
-      p.then(discard, () => undefined);
-      reject(signal.reason);
-    };
-    if (signal.aborted) return onAbort();
-    signal.addEventListener('abort', onAbort, { once: true });
-    p.then(
-      (v) => {
-        signal.removeEventListener('abort', onAbort);
-        if (!signal.aborted) resolve(v);
-      },
-      (e: unknown) => {
-        signal.removeEventListener('abort', onAbort);
-        reject(e);
-      },
-    );
-  });
-}
-
-/**
- * Wraps a batch generator as a {@link SqlStream}: iterable once, `summary` settling when it ends
- * (rejected with the iteration's error, or when the consumer leaves early).
- */
-function makeStream(gen: (sink: { summary?: SqlCallSummary }) => AsyncGenerator<SqlRowBatch>): SqlStream {
-  let settle!: { resolve: (s: SqlCallSummary) => void; reject: (e: unknown) => void };
-  const summary = new Promise<SqlCallSummary>((resolve, reject) => (settle = { resolve, reject }));
-  summary.catch(() => undefined);
-  let started = false;
-  return {
-    summary,
-    [Symbol.asyncIterator](): AsyncIterator<SqlRowBatch> {
-      if (started) throw new Error('a SQL stream can be iterated only once');
-      started = true;
-      return (async function* () {
-        const sink: { summary?: SqlCallSummary } = {};
-        let failed: unknown;
-        try {
-          yield* gen(sink);
-        } catch (e) {
-          failed = e;
-          throw e;
-        } finally {
-          if (sink.summary) settle.resolve(sink.summary);
-          else settle.reject(failed ?? new Error('the stream was left before its end'));
-        }
-      })();
     },
   };
 }

@@ -13,6 +13,7 @@ import Cursor from 'pg-cursor';
 import { quoteIdent, quoteName, checkIdentifierPart, parseProcedureName, type ProcedureName } from './identifiers.js';
 import { sqlFailure } from './errors.js';
 import type { SqlCall, SqlCallResult, SqlCallSummary, SqlConnectionOptions, SqlDriver, SqlRowBatch, SqlStream } from './types.js';
+import { abortable, makeStream, outMarker } from './driver-kit.js';
 
 /** Batch size of the buffered `call` (it reads everything anyway; fewer round trips). */
 const BUFFERED_CHUNK = 10_000;
@@ -41,12 +42,6 @@ SELECT p.prokind::text AS prokind,
  WHERE p.proname = $1
    AND CASE WHEN $2::text IS NULL THEN n.nspname = ANY (current_schemas(true)) ELSE n.nspname = $2::text END
  ORDER BY array_position(current_schemas(true), n.nspname::text), p.oid`;
-
-/** An argument marked `{ out: true }` (OUT) or `{ out: true, value }` (INOUT). */
-function outMarker(v: unknown): { value: unknown } | undefined {
-  if (typeof v !== 'object' || v === null || Array.isArray(v) || (v as { out?: unknown }).out !== true) return undefined;
-  return { value: (v as { value?: unknown }).value };
-}
 
 /** The argument list SQL (`$1, NULL`, `"a" => $1`) and its bound values. Values never enter the text. */
 function buildArgs(args: SqlCall['args'], procedure: boolean): { text: string; values: unknown[] } {
@@ -318,60 +313,6 @@ export function createPostgresDriver(opts: SqlConnectionOptions): SqlDriver {
     async close(): Promise<void> {
       await Promise.all([...sessions].map((s) => s.stop()));
       await pool.end();
-    },
-  };
-}
-
-/** `p`, or the abort reason as soon as `signal` aborts (a connection that arrives later is handed to `discard`). */
-function abortable<T>(p: Promise<T>, signal: AbortSignal, discard: (v: T) => void): Promise<T> {
-  return new Promise((resolve, reject) => {
-    const onAbort = (): void => {
-      p.then(discard, () => undefined);
-      reject(signal.reason);
-    };
-    if (signal.aborted) return onAbort();
-    signal.addEventListener('abort', onAbort, { once: true });
-    p.then(
-      (v) => {
-        signal.removeEventListener('abort', onAbort);
-        if (!signal.aborted) resolve(v);
-      },
-      (e: unknown) => {
-        signal.removeEventListener('abort', onAbort);
-        reject(e);
-      },
-    );
-  });
-}
-
-/**
- * Wraps a batch generator as a {@link SqlStream}: iterable once, `summary` settling when it ends
- * (rejected with the iteration's error, or when the consumer leaves early).
- */
-function makeStream(gen: (sink: { summary?: SqlCallSummary }) => AsyncGenerator<SqlRowBatch>): SqlStream {
-  let settle!: { resolve: (s: SqlCallSummary) => void; reject: (e: unknown) => void };
-  const summary = new Promise<SqlCallSummary>((resolve, reject) => (settle = { resolve, reject }));
-  // Nobody has to await it; an unobserved rejection must not crash the process.
-  summary.catch(() => undefined);
-  let started = false;
-  return {
-    summary,
-    [Symbol.asyncIterator](): AsyncIterator<SqlRowBatch> {
-      if (started) throw new Error('a SQL stream can be iterated only once');
-      started = true;
-      return (async function* () {
-        const sink: { summary?: SqlCallSummary } = {};
-        let failed: unknown;
-        try {
-          yield* gen(sink);
-        } catch (e) {
-          failed = e;
-          throw e;
-        } finally {
-          if (sink.summary) settle.resolve(sink.summary);
-          else settle.reject(failed ?? new Error('the stream was left before its end'));
-        }
-      })();
     },
   };
 }

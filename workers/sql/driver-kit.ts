@@ -1,0 +1,67 @@
+/**
+ * Pieces every SQL driver (postgres.ts, mysql.ts, mssql.ts) needs the same way: the OUT-argument
+ * marker, racing a pooled-connection wait against the job's abort, and turning a batch generator into
+ * a {@link SqlStream} whose `summary` settles when the iteration ends.
+ */
+import type { SqlCallSummary, SqlRowBatch, SqlStream } from './types.js';
+
+/** An argument marked `{ out: true }` (OUT) or `{ out: true, value }` (INOUT); `value` may be undefined. */
+export function outMarker(v: unknown): { value: unknown } | undefined {
+  if (typeof v !== 'object' || v === null || Array.isArray(v) || (v as { out?: unknown }).out !== true) return undefined;
+  return { value: (v as { value?: unknown }).value };
+}
+
+/** `p`, or the abort reason as soon as `signal` aborts (a connection that arrives later is handed to `discard`). */
+export function abortable<T>(p: Promise<T>, signal: AbortSignal, discard: (v: T) => void): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const onAbort = (): void => {
+      p.then(discard, () => undefined);
+      reject(signal.reason);
+    };
+    if (signal.aborted) return onAbort();
+    signal.addEventListener('abort', onAbort, { once: true });
+    p.then(
+      (v) => {
+        signal.removeEventListener('abort', onAbort);
+        if (!signal.aborted) resolve(v);
+      },
+      (e: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(e);
+      },
+    );
+  });
+}
+
+/**
+ * Wraps a batch generator as a {@link SqlStream}: iterable once, `summary` settling when it ends
+ * (rejected with the iteration's error, or when the consumer leaves early). The generator puts the
+ * summary into `sink` once it has read the last row.
+ */
+export function makeStream(gen: (sink: { summary?: SqlCallSummary }) => AsyncGenerator<SqlRowBatch>): SqlStream {
+  let settle!: { resolve: (s: SqlCallSummary) => void; reject: (e: unknown) => void };
+  const summary = new Promise<SqlCallSummary>((resolve, reject) => (settle = { resolve, reject }));
+  // Nobody has to await it; an unobserved rejection must not crash the process.
+  summary.catch(() => undefined);
+  let started = false;
+  return {
+    summary,
+    [Symbol.asyncIterator](): AsyncIterator<SqlRowBatch> {
+      if (started) throw new Error('a SQL stream can be iterated only once');
+      started = true;
+      return (async function* () {
+        const sink: { summary?: SqlCallSummary } = {};
+        let failed: unknown;
+        try {
+          yield* gen(sink);
+        } catch (e) {
+          failed = e;
+          throw e;
+        } finally {
+          if (sink.summary) settle.resolve(sink.summary);
+          else settle.reject(failed ?? new Error('the stream was left before its end'));
+        }
+      })();
+    },
+  };
+}
