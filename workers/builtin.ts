@@ -6,14 +6,23 @@
 import type { JobHandler } from './types.js';
 import { createWinrmHandler } from './winrm/handler.js';
 import { createSqlCallprocHandler } from './sql/handler.js';
-import { createPostgresDriver } from './sql/postgres.js';
-import { createMysqlDriver } from './sql/mysql.js';
-import { createMssqlDriver } from './sql/mssql.js';
+import { lazyDriver } from './sql/driver-kit.js';
 
 /** Every built-in handler, freshly made (handlers may hold state such as pools). */
 export function builtinHandlers(): JobHandler[] {
   return [
     createWinrmHandler(),
-    createSqlCallprocHandler({ drivers: { postgres: createPostgresDriver, mysql: createMysqlDriver, mariadb: createMysqlDriver, mssql: createMssqlDriver } }),
+    createSqlCallprocHandler({ drivers: sqlDrivers() }),
   ];
+}
+
+/** The SQL drivers, each imported when a connection of its kind is first used. */
+function sqlDrivers(): Parameters<typeof createSqlCallprocHandler>[0]['drivers'] {
+  const mysql = lazyDriver(async () => (await import('./sql/mysql.js')).createMysqlDriver);
+  return {
+    postgres: lazyDriver(async () => (await import('./sql/postgres.js')).createPostgresDriver),
+    mysql,
+    mariadb: mysql,
+    mssql: lazyDriver(async () => (await import('./sql/mssql.js')).createMssqlDriver),
+  };
 }

@@ -132,6 +132,14 @@ describe('sql.callproc: a million rows streamed through gateway and worker', fun
     });
   }
 
+  it('the same routine answers buffered (the drivers load on first use)', async () => {
+    for (const connection of ['pg', 'my']) {
+      const r = await api('POST', '/v1/jobs/sql.callproc', { connection, procedure: fn, args: [3] });
+      assert.equal(r.status, 200, JSON.stringify(r.body));
+      assert.deepEqual((r.body['output'] as { rows: unknown[] }).rows, [{ i: 1, s: 'row 1' }, { i: 2, s: 'row 2' }, { i: 3, s: 'row 3' }]);
+    }
+  });
+
   it('a client that disconnects mid-stream stops the query on both servers', async () => {
     for (const connection of ['pg', 'my']) {
       const ac = new AbortController();
