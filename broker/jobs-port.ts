@@ -496,17 +496,28 @@ export class JsJobPort implements JobPort {
       void this.malformed(msg, ack).catch((err: unknown) => this.log.error({ err, seq: ack.streamSeq }, 'malformed job could not be dead-lettered'));
       return undefined;
     }
+    // One pass over the headers: nats.js's headers.get() builds and filters a key array on every call.
+    let replyTo: string | undefined;
+    let streamTo: string | undefined;
+    let window: string | undefined;
+    if (msg.headers) {
+      for (const [k, vs] of msg.headers) {
+        if (k === JOB_HEADERS.replyTo) replyTo = vs[0] || undefined;
+        else if (k === JOB_HEADERS.streamTo) streamTo = vs[0] || undefined;
+        else if (k === JOB_HEADERS.streamWindow) window = vs[0];
+      }
+    }
     return {
       envelope: env,
       // nats.js hands out views into its read buffer: copy (dead letters carry these bytes much later).
       data: new Uint8Array(msg.data),
       ackSubject: ack.subject,
-      replyTo: msg.headers?.get(JOB_HEADERS.replyTo) || undefined,
+      replyTo,
       deliveryCount: ack.deliveryCount,
       storedAt: storedAtMs(ack),
       handbacks: 0,
-      streamTo: msg.headers?.get(JOB_HEADERS.streamTo) || undefined,
-      streamWindow: streamWindowOf(msg.headers?.get(JOB_HEADERS.streamWindow)),
+      streamTo,
+      streamWindow: streamWindowOf(window),
     };
   }
 
