@@ -19,6 +19,7 @@ import { topicRoutes } from './routes/topics.js';
 import { userRoutes } from './routes/users.js';
 import { winrmRoutes } from './routes/winrm.js';
 import { sqlRoutes } from './routes/sql.js';
+import { wsChannelRoutes } from './routes/ws-channels.js';
 
 /** What the app needs from the gateway that owns it. */
 export interface AppState {
@@ -85,6 +86,7 @@ export function buildApp(deps: GatewayDeps, state: AppState): FastifyInstance {
   void app.register(userRoutes(deps));
   void app.register(winrmRoutes(deps));
   void app.register(sqlRoutes(deps));
+  void app.register(wsChannelRoutes(deps));
   void app.register(jobRoutes(deps));
   void app.register(rawPublishRoutes(deps, state.channels));
   return app;

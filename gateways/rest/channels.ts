@@ -25,7 +25,7 @@ export type ServedChannel = {
 } & ({ topic: string; job?: undefined } | { job: ServedJob; topic?: undefined });
 
 /** Path prefixes the gateway keeps for itself; a channel may not live under them. */
-export const RESERVED_PATHS = ['/v1', '/healthz', '/readyz', '/metrics'];
+export const RESERVED_PATHS = ['/v1', '/healthz', '/readyz', '/metrics', '/ws'];
 
 /** Throws SB_ERR_VALIDATION when `path` is reserved for the gateway's own routes. */
 export function assertChannelPath(path: string): void {

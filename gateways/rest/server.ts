@@ -4,6 +4,7 @@ import { SbError } from '../../broker/errors.js';
 import type { Gateway, GatewayDeps, GatewayHealth } from '../types.js';
 import { buildApp } from './app.js';
 import { ChannelTable } from './channels.js';
+import { attachWebSocket, type WsAttachment, type WsOptions } from '../ws/index.js';
 
 /** Default drain deadline of stop(), in milliseconds. */
 export const DEFAULT_STOP_DEADLINE_MS = 10_000;
@@ -16,8 +17,10 @@ export class RestGateway implements Gateway {
   private draining = false;
   private listening = false;
   private stopping: Promise<void> | undefined;
+  /** The WebSocket side (`/ws/{channel}` on the same port), attached on start. */
+  ws: WsAttachment | undefined;
 
-  constructor(private readonly deps: GatewayDeps) {
+  constructor(private readonly deps: GatewayDeps, private readonly wsOptions: WsOptions = {}) {
     // deps.logger already carries the component bindings (the caller makes the child, STYLE §12).
     this.channels = new ChannelTable(deps.broker.config, deps.logger);
     this.app = buildApp(deps, { draining: () => this.draining, health: () => this.health(), channels: this.channels });
@@ -28,12 +31,14 @@ export class RestGateway implements Gateway {
     if (this.stopping) throw new SbError('SB_ERR_SHUTTING_DOWN', 'gateway was stopped');
     signal?.throwIfAborted();
     this.channels.start();
+    this.ws = attachWebSocket(this.deps, this.app.server, this.wsOptions);
     const { host, port } = this.deps.config.http;
     try {
       // A burst of new connections (a deploy, a reconnect storm) must not overflow the accept queue.
       await this.app.listen({ host, port, backlog: 2048 });
     } catch (e) {
       this.channels.stop();
+      await this.ws.close({ deadlineMs: 0 });
       throw e;
     }
     this.listening = true;
@@ -66,6 +71,8 @@ export class RestGateway implements Gateway {
   private async drain(deadlineMs: number): Promise<void> {
     this.draining = true;
     this.channels.stop();
+    // Upgraded sockets keep the HTTP server open: tell WebSocket clients to reconnect elsewhere first.
+    await this.ws?.close({ deadlineMs });
     // close() stops accepting and reaps idle keep-alive sockets; busy ones finish their request first.
     const closed = this.app.close();
     const timer = setTimeout(() => this.app.server.closeAllConnections(), deadlineMs);
@@ -79,6 +86,6 @@ export class RestGateway implements Gateway {
 }
 
 /** Creates the REST gateway (not started). */
-export function createRestGateway(deps: GatewayDeps): RestGateway {
-  return new RestGateway(deps);
+export function createRestGateway(deps: GatewayDeps, opts: { ws?: WsOptions } = {}): RestGateway {
+  return new RestGateway(deps, opts.ws);
 }

@@ -70,7 +70,7 @@ describe('REST gateway: channels', function () {
 
   it('refuses reserved paths, duplicate names and duplicate paths', async function () {
     const topic = await newTopic();
-    for (const path of ['/v1/topics', '/v1', '/healthz', '/readyz/x', '/metrics']) {
+    for (const path of ['/v1/topics', '/v1', '/healthz', '/readyz/x', '/metrics', '/ws/chat']) {
       const r = await http(a, 'POST', '/v1/channels', { name: `r_${rand()}`, path, topic });
       assert.deepEqual([r.status, r.body.error.code], [400, 'SB_ERR_VALIDATION'], path);
     }

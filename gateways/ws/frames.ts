@@ -1,0 +1,159 @@
+/**
+ * The frame protocol v1 (docs/ws-protocol.md): parsing and checking client frames, building server
+ * frames. Pure: no sockets, no broker. A frame that fails here is answered with an error frame and
+ * counts as a bad frame (too many in a row close the socket with 4400).
+ */
+import { SbError, type ErrorCode } from '../../broker/errors.js';
+import type { DeliveredMessage } from '../../broker/types.js';
+
+/** A correlation id as the client sent it (echoed back verbatim). */
+export type FrameId = string | number;
+
+/** A checked client frame. */
+export type ClientFrame =
+  | { type: 'auth'; id?: FrameId; authorization: string }
+  | { type: 'ping'; id?: FrameId }
+  | { type: 'publish'; id?: FrameId; topic: string; data: unknown; contentType?: string; idempotencyKey?: string }
+  | { type: 'subscribe'; id?: FrameId; sub?: string; topic?: string; subscription?: string }
+  | { type: 'unsubscribe'; id?: FrameId; sub: string }
+  | { type: 'credit'; id?: FrameId; sub: string; n: number }
+  | { type: 'ack'; id?: FrameId; sub: string; ackToken: string }
+  | { type: 'nak'; id?: FrameId; sub: string; ackToken: string; delayMs?: number };
+
+/** A frame that could not be read: the error to answer with, and the id when one could be read. */
+export class FrameError extends SbError {
+  constructor(code: ErrorCode, message: string, readonly frameId?: FrameId) {
+    super(code, message);
+  }
+}
+
+/** Most credit one `credit` frame may grant, and most a subscription may hold. */
+export const MAX_CREDIT = 10_000;
+const SUB_KEY = /^[A-Za-z0-9_.:-]{1,64}$/;
+type Obj = Record<string, unknown>;
+
+/** Parses one text frame; throws FrameError (SB_ERR_INVALID_JSON or SB_ERR_VALIDATION). */
+export function parseFrame(text: string): ClientFrame {
+  let v: unknown;
+  try {
+    v = JSON.parse(text);
+  } catch {
+    throw new FrameError('SB_ERR_INVALID_JSON', 'the frame is not valid JSON');
+  }
+  if (v === null || typeof v !== 'object' || Array.isArray(v)) throw new FrameError('SB_ERR_VALIDATION', 'a frame must be a JSON object');
+  const o = v as Obj;
+  const id = readId(o['id']);
+  const bad = (message: string): FrameError => new FrameError('SB_ERR_VALIDATION', message, id);
+  const str = (k: string, max: number, optional = false): string | undefined => {
+    const x = o[k];
+    if (x === undefined && optional) return undefined;
+    if (typeof x !== 'string' || x.length === 0 || x.length > max) throw bad(`${k} must be a string of 1–${max} characters`);
+    return x;
+  };
+  const subKey = (optional = false): string | undefined => {
+    const s = str('sub', 64, optional);
+    if (s !== undefined && !SUB_KEY.test(s)) throw bad('sub must be 1–64 characters of [A-Za-z0-9_.:-]');
+    return s;
+  };
+  const withId = <T extends object>(f: T): T & { id?: FrameId } => (id === undefined ? f : { ...f, id });
+  switch (o['type']) {
+    case 'ping':
+      return withId({ type: 'ping' as const });
+    case 'auth':
+      return withId({ type: 'auth' as const, authorization: str('authorization', 4096)! });
+    case 'publish': {
+      if (!('data' in o) || o['data'] === undefined) throw bad('publish needs data (a string or any JSON value)');
+      const f: ClientFrame = { type: 'publish', topic: str('topic', 200)!, data: o['data'] };
+      const ct = str('contentType', 200, true);
+      if (ct !== undefined) f.contentType = ct;
+      const key = str('idempotencyKey', 256, true);
+      if (key !== undefined) f.idempotencyKey = key;
+      return withId(f);
+    }
+    case 'subscribe': {
+      const topic = str('topic', 200, true);
+      const subscription = str('subscription', 64, true);
+      if ((topic === undefined) === (subscription === undefined)) throw bad('subscribe needs exactly one of topic (live) and subscription (durable)');
+      const f: ClientFrame = { type: 'subscribe' };
+      const sub = subKey(true);
+      if (sub !== undefined) f.sub = sub;
+      if (topic !== undefined) f.topic = topic;
+      if (subscription !== undefined) f.subscription = subscription;
+      return withId(f);
+    }
+    case 'unsubscribe':
+      return withId({ type: 'unsubscribe' as const, sub: subKey()! });
+    case 'credit': {
+      const n = o['n'];
+      if (!Number.isInteger(n) || (n as number) < 1 || (n as number) > MAX_CREDIT) throw bad(`n must be an integer 1–${MAX_CREDIT}`);
+      return withId({ type: 'credit' as const, sub: subKey()!, n: n as number });
+    }
+    case 'ack':
+      return withId({ type: 'ack' as const, sub: subKey()!, ackToken: str('ackToken', 512)! });
+    case 'nak': {
+      const f: ClientFrame = { type: 'nak', sub: subKey()!, ackToken: str('ackToken', 512)! };
+      const d = o['delayMs'];
+      if (d !== undefined) {
+        if (!Number.isInteger(d) || (d as number) < 0 || (d as number) > 86_400_000) throw bad('delayMs must be an integer 0–86400000');
+        f.delayMs = d as number;
+      }
+      return withId(f);
+    }
+    default:
+      throw bad(typeof o['type'] === 'string' ? `unknown frame type ${JSON.stringify(o['type'].slice(0, 40))}` : 'a frame needs a string type');
+  }
+}
+
+/** The id field, if it is a usable one; a bad id is a bad frame (answered without an id). */
+function readId(x: unknown): FrameId | undefined {
+  if (x === undefined) return undefined;
+  if ((typeof x === 'string' && x.length <= 128) || (typeof x === 'number' && Number.isFinite(x))) return x;
+  throw new FrameError('SB_ERR_VALIDATION', 'id must be a string of at most 128 characters or a finite number');
+}
+
+/** Bytes and content type of a publish frame's data: a string as text, any other JSON value as JSON. */
+export function publishBytes(data: unknown, contentType: string | undefined): { data: Uint8Array; contentType: string } {
+  if (typeof data === 'string') return { data: Buffer.from(data, 'utf8'), contentType: contentType ?? 'text/plain; charset=utf-8' };
+  return { data: Buffer.from(JSON.stringify(data), 'utf8'), contentType: contentType ?? 'application/json' };
+}
+
+const JSON_TYPE = /^application\/(?:[A-Za-z0-9!#$&^_.-]+\+)?json\s*(?:;|$)/i;
+const TEXT_TYPE = /^text\//i;
+// fatal: bytes that are not UTF-8 must travel as base64, not be replaced by U+FFFD.
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+/** `"data":…` of a message frame: JSON as itself, text as a string, anything else base64 with `encoding`. */
+function dataField(ct: string, data: Uint8Array): string {
+  const json = JSON_TYPE.test(ct);
+  if (json || TEXT_TYPE.test(ct)) {
+    try {
+      const text = utf8.decode(data);
+      if (!json) return `"data":${JSON.stringify(text)}`;
+      JSON.parse(text);
+      return `"data":${text}`;
+    } catch {
+      // fall through to base64
+    }
+  }
+  return `"data":"${Buffer.from(data.buffer, data.byteOffset, data.byteLength).toString('base64')}","encoding":"base64"`;
+}
+
+/** A `message` frame as JSON text; `ackToken` only for durable subscriptions, `seq` only when known. */
+export function messageFrame(sub: string, m: Omit<DeliveredMessage, 'ackToken' | 'seq'> & { ackToken?: string; seq?: number }): string {
+  return `{"type":"message","sub":${JSON.stringify(sub)},"topic":${JSON.stringify(m.topic)}`
+    + (m.seq === undefined ? '' : `,"seq":${m.seq}`)
+    + `,"id":${JSON.stringify(m.id)},"deliveryCount":${m.deliveryCount},"publishedAt":${JSON.stringify(m.publishedAt)}`
+    + `,"contentType":${JSON.stringify(m.contentType)},"headers":${JSON.stringify(m.headers)}`
+    + (m.ackToken === undefined ? '' : `,"ackToken":${JSON.stringify(m.ackToken)}`)
+    + `,${dataField(m.contentType, m.data)}}`;
+}
+
+/** An `error` frame. */
+export function errorFrame(e: SbError, id?: FrameId, extra?: Record<string, unknown>): string {
+  return JSON.stringify({ type: 'error', ...(id === undefined ? {} : { id }), code: e.code, message: e.message, ...extra });
+}
+
+/** An `ok` frame answering the client frame `id`. */
+export function okFrame(id: FrameId | undefined, extra?: Record<string, unknown>): string {
+  return JSON.stringify({ type: 'ok', ...(id === undefined ? {} : { id }), ...extra });
+}

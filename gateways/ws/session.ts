@@ -1,0 +1,327 @@
+/**
+ * One WebSocket client: authentication (header, query token or first frame), the frame loop, its
+ * live and durable subscriptions, credit, and the slow-consumer check. Everything a client sends is
+ * answered with exactly one frame (ok, pong or error) unless the socket is closed first.
+ */
+import type { WebSocket, RawData } from 'ws';
+import type { Subscription } from '@nats-io/nats-core';
+import { SbError, toSbError, isSbError } from '../../broker/errors.js';
+import type { Logger } from '../../broker/log.js';
+import { MIN_NAK_DELAY_MS } from '../../broker/subscription-record.js';
+import { validateTopicFilter, validateTopicName } from '../../broker/subjects.js';
+import type { Principal } from '../../security/types.js';
+import { WS_CLOSE, WS_PROTOCOL_VERSION, type WsChannel } from '../../schemas/ws.js';
+import type { GatewayDeps } from '../types.js';
+import { FrameError, MAX_CREDIT, errorFrame, messageFrame, okFrame, parseFrame, publishBytes, type ClientFrame, type FrameId } from './frames.js';
+import type { LiveBus } from './live.js';
+
+/** Tunables of every session of one gateway. */
+export interface SessionOptions {
+  /** An unauthenticated client on an auth-required channel must send its auth frame within this (ms). */
+  authTimeoutMs: number;
+  /** Invalid frames in a row (a valid one resets the count) before closing with 4400. */
+  maxBadFrames: number;
+  /** After a close we started, the peer has this long to finish the handshake before the socket is cut (ms). */
+  closeGraceMs: number;
+}
+
+/** What a session needs from the gateway that owns it. */
+export interface SessionEnv {
+  deps: GatewayDeps;
+  channel: WsChannel;
+  live: LiveBus;
+  logger: Logger;
+  opts: SessionOptions;
+  /** Counts the connection against its principal's limit; false when the limit is reached. */
+  admit(principal: string): boolean;
+  release(principal: string): void;
+  onSlowConsumer(): void;
+}
+
+/** Most subscriptions one connection may hold, and most publishes it may have in flight. */
+const MAX_SUBS = 100;
+const MAX_INFLIGHT_PUBLISHES = 1000;
+/** How long one pull of a durable subscription waits for messages (ms). */
+const PULL_WAIT_MS = 5000;
+/** Messages fetched per pull at most. */
+const PULL_BATCH = 64;
+
+/** The principal of an anonymous client of an `auth: none` channel: no topic rights at all. */
+const GUEST: Principal = { name: 'anonymous', roles: [], acl: { publish: [], subscribe: [], jobs: [] }, via: 'anonymous' };
+
+interface Durable {
+  kind: 'durable';
+  name: string;
+  credit: number;
+  /** Ack tokens delivered and not yet acked or nak'd: nak'd at once when the client goes away. */
+  outstanding: Set<string>;
+  pumping: boolean;
+  active: boolean;
+}
+interface Live { kind: 'live'; sub: Subscription | undefined; active: boolean }
+
+/** One connected client. */
+export class Session {
+  principal: Principal | undefined;
+  readonly since = new Date();
+  /** Pings sent and not answered (the gateway's liveness sweep). */
+  missedPings = 0;
+  private readonly subs = new Map<string, Durable | Live>();
+  private badFrames = 0;
+  private inflight = 0;
+  private authTimer: NodeJS.Timeout | undefined;
+  private closeTimer: NodeJS.Timeout | undefined;
+  private open = true;
+  /** Resolves once the client is gone and its un-acked messages were handed back. */
+  readonly done: Promise<void>;
+
+  constructor(readonly id: string, private readonly ws: WebSocket, private readonly env: SessionEnv, principal: Principal | undefined) {
+    this.principal = principal;
+    let finish!: () => void;
+    this.done = new Promise((r) => { finish = r; });
+    ws.on('message', (data, isBinary) => this.onFrame(data, isBinary));
+    ws.on('pong', () => { this.missedPings = 0; });
+    // ws reports protocol violations and oversized frames here, then closes the socket itself (1002/1009).
+    ws.on('error', (e) => env.logger.debug({ err: e, clientId: id }, 'websocket error'));
+    ws.on('close', () => void this.cleanup().finally(finish));
+    const authenticated = principal !== undefined;
+    if (!authenticated && env.channel.auth === 'none') this.principal = GUEST;
+    this.send(JSON.stringify({ type: 'hello', protocol: WS_PROTOCOL_VERSION, clientId: id, channel: env.channel.name, authenticated, principal: this.principal?.name ?? null }));
+    if (this.principal === undefined) {
+      this.authTimer = setTimeout(() => this.close(WS_CLOSE.authFailed, 'no auth frame in time'), env.opts.authTimeoutMs);
+    }
+  }
+
+  /** Sends a ping for the liveness sweep. */
+  ping(): void {
+    if (this.open) this.ws.ping();
+  }
+
+  /** Closes with `code`; the socket is cut if the peer does not finish the handshake in time. */
+  close(code: number, reason: string): void {
+    if (!this.open) return;
+    this.open = false;
+    clearTimeout(this.authTimer);
+    this.ws.close(code, reason);
+    this.closeTimer = setTimeout(() => this.ws.terminate(), this.env.opts.closeGraceMs);
+    this.closeTimer.unref();
+  }
+
+  /** Cuts the socket at once (liveness failure, shutdown deadline). */
+  terminate(): void {
+    this.open = false;
+    this.ws.terminate();
+  }
+
+  private send(text: string): void {
+    if (this.ws.readyState !== this.ws.OPEN) return;
+    this.ws.send(text);
+    // A client that does not read makes our buffer grow: cut it before it costs the process its memory.
+    if (this.ws.bufferedAmount > this.env.channel.limits.maxBufferedBytes && this.open) {
+      this.env.onSlowConsumer();
+      this.close(WS_CLOSE.slowConsumer, 'slow consumer');
+    }
+  }
+
+  private fail(e: unknown, id: FrameId | undefined, extra?: Record<string, unknown>): void {
+    const sb = toSbError(e);
+    if (sb.code === 'SB_ERR_INTERNAL') this.env.logger.error({ err: sb.cause ?? sb, clientId: this.id }, 'websocket frame failed');
+    this.send(errorFrame(sb, id, extra));
+  }
+
+  private onFrame(data: RawData, isBinary: boolean): void {
+    if (!this.open) return;
+    let frame: ClientFrame;
+    try {
+      if (isBinary) throw new FrameError('SB_ERR_VALIDATION', 'frames must be text (JSON)');
+      frame = parseFrame(data.toString());
+    } catch (e) {
+      this.fail(e, e instanceof FrameError ? e.frameId : undefined);
+      if (++this.badFrames > this.env.opts.maxBadFrames) this.close(WS_CLOSE.protocolError, 'too many invalid frames');
+      return;
+    }
+    this.badFrames = 0;
+    if (this.principal === undefined && frame.type !== 'auth') {
+      this.send(errorFrame(new SbError('SB_ERR_UNAUTHENTICATED', 'the first frame must be an auth frame'), frame.id));
+      this.close(WS_CLOSE.authFailed, 'authentication required');
+      return;
+    }
+    void this.dispatch(frame).catch((e: unknown) => this.fail(e, frame.id, 'sub' in frame && frame.sub !== undefined ? { sub: frame.sub } : undefined));
+  }
+
+  private async dispatch(f: ClientFrame): Promise<void> {
+    switch (f.type) {
+      case 'ping': return this.send(JSON.stringify({ type: 'pong', ...(f.id === undefined ? {} : { id: f.id }) }));
+      case 'auth': return this.auth(f.authorization, f.id);
+      case 'publish': return this.publish(f);
+      case 'subscribe': return this.subscribe(f);
+      case 'unsubscribe': return this.unsubscribe(f.sub, f.id);
+      case 'credit': return this.credit(f.sub, f.n, f.id);
+      case 'ack': return this.settle(f.sub, f.ackToken, f.id, 'ack');
+      case 'nak': return this.settle(f.sub, f.ackToken, f.id, 'nak', f.delayMs);
+    }
+  }
+
+  private async auth(authorization: string, id: FrameId | undefined): Promise<void> {
+    if (this.principal !== undefined && this.principal !== GUEST) throw new SbError('SB_ERR_VALIDATION', 'already authenticated');
+    let p: Principal;
+    try {
+      p = await this.env.deps.security.authenticate(authorization);
+    } catch (e) {
+      this.fail(isSbError(e) ? e : new SbError('SB_ERR_UNAUTHENTICATED', 'authentication failed'), id);
+      this.close(WS_CLOSE.authFailed, 'authentication failed');
+      return;
+    }
+    if (!this.open) return;
+    if (!this.env.admit(p.name)) {
+      this.fail(new SbError('SB_ERR_RATE_LIMITED', 'too many connections of this principal to this channel'), id);
+      this.close(WS_CLOSE.tryAgainLater, 'too many connections');
+      return;
+    }
+    clearTimeout(this.authTimer);
+    this.principal = p;
+    this.send(okFrame(id, { principal: p.name }));
+  }
+
+  /** Stores the message; the ok frame leaves only after JetStream stored it (broker.publish resolved). */
+  private async publish(f: Extract<ClientFrame, { type: 'publish' }>): Promise<void> {
+    validateTopicName(f.topic);
+    const p = this.principal!;
+    this.env.deps.security.assert(p, 'publish', f.topic);
+    if (this.inflight >= MAX_INFLIGHT_PUBLISHES) throw new SbError('SB_ERR_RATE_LIMITED', `more than ${MAX_INFLIGHT_PUBLISHES} publishes in flight on this connection`);
+    const { data, contentType } = publishBytes(f.data, f.contentType);
+    this.inflight++;
+    try {
+      const r = await this.env.deps.broker.publish({
+        topic: f.topic, data, contentType, publisher: p.name, ...(f.idempotencyKey === undefined ? {} : { idempotencyKey: f.idempotencyKey }),
+      });
+      this.send(okFrame(f.id, { seq: r.seq, messageId: r.id, duplicate: r.duplicate }));
+    } finally {
+      this.inflight--;
+    }
+  }
+
+  private async subscribe(f: Extract<ClientFrame, { type: 'subscribe' }>): Promise<void> {
+    const p = this.principal!;
+    const { security, broker } = this.env.deps;
+    const key = f.sub ?? f.subscription ?? f.topic!;
+    if (this.subs.has(key)) throw new SbError('SB_ERR_VALIDATION', `sub ${key} is already in use on this connection`);
+    if (this.subs.size >= MAX_SUBS) throw new SbError('SB_ERR_RATE_LIMITED', `at most ${MAX_SUBS} subscriptions per connection`);
+    if (f.topic !== undefined) {
+      validateTopicFilter(f.topic);
+      security.assert(p, 'subscribe', f.topic);
+      const live: Live = { kind: 'live', sub: undefined, active: true };
+      this.subs.set(key, live);
+      try {
+        const s = await this.env.live.subscribe(f.topic, (m) => { if (live.active) this.send(messageFrame(key, m)); });
+        if (!live.active || !this.open) s.unsubscribe();
+        else live.sub = s;
+      } catch (e) {
+        this.subs.delete(key);
+        throw isSbError(e) ? e : new SbError('SB_ERR_BACKBONE_UNAVAILABLE', 'live subscriptions are unavailable', { cause: e });
+      }
+      // A flush makes the subscription known to the server before we say ok: a publish after ok is seen.
+      await this.env.live.flush();
+      return this.send(okFrame(f.id, { sub: key, mode: 'live' }));
+    }
+    const name = f.subscription!;
+    // As REST: admins may read any subscription, others need subscribe on its filter (cache lookup).
+    const filter = broker.subscriptions.filterOf(name);
+    if (!security.can(p, 'manage')) security.assert(p, 'subscribe', filter);
+    this.subs.set(key, { kind: 'durable', name, credit: 0, outstanding: new Set(), pumping: false, active: true });
+    this.send(okFrame(f.id, { sub: key, mode: 'durable' }));
+  }
+
+  private async unsubscribe(key: string, id: FrameId | undefined): Promise<void> {
+    const s = this.subs.get(key);
+    if (!s) throw new SbError('SB_ERR_VALIDATION', `no subscription ${key} on this connection`);
+    this.subs.delete(key);
+    await this.stop(s);
+    this.send(okFrame(id, { sub: key }));
+  }
+
+  private credit(key: string, n: number, id: FrameId | undefined): void {
+    const s = this.subs.get(key);
+    if (!s || s.kind !== 'durable') throw new SbError('SB_ERR_VALIDATION', `no durable subscription ${key} on this connection`);
+    s.credit = Math.min(MAX_CREDIT, s.credit + n);
+    this.send(okFrame(id, { sub: key, credit: s.credit }));
+    void this.pump(key, s);
+  }
+
+  private async settle(key: string, token: string, id: FrameId | undefined, op: 'ack' | 'nak', delayMs?: number): Promise<void> {
+    const s = this.subs.get(key);
+    if (!s || s.kind !== 'durable') throw new SbError('SB_ERR_VALIDATION', `no durable subscription ${key} on this connection`);
+    const subs = this.env.deps.broker.subscriptions;
+    const [r] = op === 'ack' ? await subs.ack(s.name, [token]) : await subs.nak(s.name, [token], delayMs);
+    if (!r?.ok) {
+      const code = r?.error?.code;
+      throw new SbError(code !== undefined && code.startsWith('SB_ERR_') ? (code as 'SB_ERR_INVALID_ACK_TOKEN') : 'SB_ERR_INVALID_ACK_TOKEN', r?.error?.message ?? `${op} failed`);
+    }
+    s.outstanding.delete(token);
+    this.send(okFrame(id, { sub: key }));
+  }
+
+  /** Pulls while the subscription has credit; each delivered message uses one credit. */
+  private async pump(key: string, d: Durable): Promise<void> {
+    if (d.pumping) return;
+    d.pumping = true;
+    const subs = this.env.deps.broker.subscriptions;
+    try {
+      while (d.active && this.open && d.credit > 0) {
+        const msgs = await subs.pull(d.name, { max: Math.min(d.credit, PULL_BATCH), waitMs: PULL_WAIT_MS });
+        const back: string[] = [];
+        for (const m of msgs) {
+          if (!d.active || !this.open) {
+            back.push(m.ackToken);
+            continue;
+          }
+          d.credit--;
+          d.outstanding.add(m.ackToken);
+          this.send(messageFrame(key, m));
+        }
+        if (back.length > 0) await this.handBack(d.name, back);
+      }
+    } catch (e) {
+      // The subscription is gone or the backbone failed: tell the client, who may subscribe again.
+      if (d.active && this.open) {
+        d.active = false;
+        this.subs.delete(key);
+        this.fail(e, undefined, { sub: key });
+      }
+    } finally {
+      d.pumping = false;
+    }
+  }
+
+  /** Returns un-acked messages for immediate redelivery (to this or any other client). */
+  private async handBack(name: string, tokens: string[]): Promise<void> {
+    if (tokens.length === 0) return;
+    try {
+      await this.env.deps.broker.subscriptions.nak(name, tokens, MIN_NAK_DELAY_MS);
+    } catch (e) {
+      // The ack wait redelivers them anyway; this only makes it sooner.
+      this.env.logger.warn({ err: e, subscription: name, count: tokens.length }, 'could not hand back un-acked messages');
+    }
+  }
+
+  private async stop(s: Durable | Live): Promise<void> {
+    s.active = false;
+    if (s.kind === 'live') {
+      s.sub?.unsubscribe();
+      return;
+    }
+    const tokens = [...s.outstanding];
+    s.outstanding.clear();
+    await this.handBack(s.name, tokens);
+  }
+
+  private async cleanup(): Promise<void> {
+    this.open = false;
+    clearTimeout(this.authTimer);
+    clearTimeout(this.closeTimer);
+    if (this.principal !== undefined && this.principal !== GUEST) this.env.release(this.principal.name);
+    const all = [...this.subs.values()];
+    this.subs.clear();
+    await Promise.all(all.map((s) => this.stop(s)));
+  }
+}
