@@ -182,6 +182,16 @@ export function openSecret(ring: Keyring | undefined, sealed: unknown, aad: stri
   }
 }
 
+/**
+ * `text` with every known secret replaced by `***`: defence in depth for messages that leave a handler
+ * (they are built from safe parts already). Empty secrets are skipped.
+ */
+export function scrubSecrets(text: string, secrets: readonly string[]): string {
+  let out = text;
+  for (const s of secrets) if (s !== '') out = out.split(s).join('***');
+  return out;
+}
+
 /** Whether `v` has the shape of a {@link SealedSecret}. */
 export function isSealedSecret(v: unknown): v is SealedSecret {
   if (!v || typeof v !== 'object') return false;

@@ -8,6 +8,7 @@
  * Only the driver's message is used, never the SQL text or parameter values, and any secret passed in
  * (the password) is scrubbed from it all the same.
  */
+import { scrubSecrets } from '../../broker/secrets.js';
 import { JobFailure } from '../types.js';
 import type { SqlKind } from './types.js';
 
@@ -70,7 +71,6 @@ function databaseCode(kind: SqlKind, e: DriverError): string {
 }
 
 function scrub(message: string, secrets: readonly string[]): string {
-  let out = message;
-  for (const s of secrets) if (s !== '') out = out.split(s).join('***');
+  const out = scrubSecrets(message, secrets);
   return out.length > MAX_MESSAGE ? `${out.slice(0, MAX_MESSAGE)}…` : out;
 }

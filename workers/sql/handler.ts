@@ -7,7 +7,7 @@
  * backpressure, and answer a summary. docs/sql.md, "sql.callproc".
  */
 import type { Logger } from '../../broker/log.js';
-import { processKeyring, type Keyring } from '../../broker/secrets.js';
+import { processKeyring, scrubSecrets, type Keyring } from '../../broker/secrets.js';
 import {
   SQL_CALLPROC_TYPE, SQL_CHUNK_ROWS_DEFAULT, SqlCallprocInput, SqlCallprocOutput,
   type SqlCallprocBuffered, type SqlCallprocStreamed, type SqlResultSetMarker,
@@ -128,21 +128,14 @@ export function createSqlCallprocHandler(opts: SqlCallprocHandlerOptions): SqlCa
   return new SqlCallprocHandler(opts);
 }
 
-/** Removes every known secret from `text` (defence in depth: drivers scrub too). */
-export function scrub(text: string, secrets: readonly string[]): string {
-  let out = text;
-  for (const s of secrets) out = out.split(s).join('***');
-  return out;
-}
-
 /** A JobFailure whose message holds no secret; anything not a JobFailure becomes SB_ERR_SQL_FAILED. */
 function safeFailure(e: unknown, entry: SqlConnEntry): JobFailure {
   if (e instanceof JobFailure) {
-    const message = scrub(e.message, entry.secrets);
+    const message = scrubSecrets(e.message, entry.secrets);
     return message === e.message ? e : new JobFailure(e.code, message, { retryable: e.retryable, poison: e.poison });
   }
   const text = e instanceof Error ? `${e.name}: ${e.message}` : String(e);
-  return new JobFailure('SB_ERR_SQL_FAILED', `${entry.def.kind}: ${scrub(text, entry.secrets).slice(0, 1000)}`);
+  return new JobFailure('SB_ERR_SQL_FAILED', `${entry.def.kind}: ${scrubSecrets(text, entry.secrets).slice(0, 1000)}`);
 }
 
 /** The failure to throw once ctx.signal aborted: the runtime records cancelled / timed_out / handed back. */

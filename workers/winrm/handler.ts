@@ -6,7 +6,7 @@
  */
 import type { Logger } from '../../broker/log.js';
 import { WINRM_EXEC_TYPE, WinrmExecInput, WinrmExecOutput } from '../../schemas/winrm.js';
-import { processKeyring, type Keyring } from '../../broker/secrets.js';
+import { processKeyring, scrubSecrets, type Keyring } from '../../broker/secrets.js';
 import { JobFailure, type JobContext, type JobHandler } from '../types.js';
 import { mayRun, type WinrmCommandType } from './acl.js';
 import type { RunOptions, RunResult } from './client/types.js';
@@ -86,7 +86,7 @@ export class WinrmHandler implements JobHandler<WinrmExecInput, WinrmExecOutput>
       return toOutput(result, entry, input);
     } catch (e) {
       if (ctx.signal.aborted) throw aborted(ctx);
-      const details = scrub(describeWinrmError(e), entry.secrets);
+      const details = scrubSecrets(describeWinrmError(e), entry.secrets);
       ctx.log.warn({ host: entry.name, type, error: details, ms: Date.now() - started }, 'winrm command failed');
       // Nothing ran on the host yet (no shell): safe to run again, so the runtime retries with backoff.
       if (isUnreachable(e)) throw new JobFailure('SB_ERR_WINRM_UNREACHABLE', `host ${entry.name}: ${details}`, { retryable: true });
@@ -181,13 +181,6 @@ function hostFailure(e: unknown, host: string): JobFailure {
   }
   // Not the message: a client constructor's error could quote the options it was given.
   return new JobFailure('SB_ERR_JOB_FAILED', `host ${host}: the host definition cannot be used (${e instanceof Error ? e.name : 'error'})`);
-}
-
-/** Removes every known secret from `text` (defence in depth: messages are built from safe parts already). */
-export function scrub(text: string, secrets: readonly string[]): string {
-  let out = text;
-  for (const s of secrets) out = out.split(s).join('***');
-  return out;
 }
 
 // Errors of the client (workers/winrm/client/errors.ts) are recognised by name, so this file needs no
