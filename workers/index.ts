@@ -3,4 +3,4 @@ export { createWorker, type Worker, type WorkerOptions } from './runtime.js';
 export { resolveWorkerConfig, loadWorkerConfigFile } from './config.js';
 export { loadHandlerModules, mergeHandlers } from './plugins.js';
 export { builtinHandlers } from './builtin.js';
-export { JobFailure, type JobHandler, type JobContext } from './types.js';
+export { JobFailure, abortedFailure, type JobHandler, type JobContext, type JobStreamSink } from './types.js';

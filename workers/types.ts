@@ -62,6 +62,21 @@ export class JobFailure extends Error {
   }
 }
 
+/**
+ * The failure a handler throws once `ctx.signal` aborted, so the runtime records the run as timed out,
+ * handed back (retryable) or cancelled. `stopped` says what was stopped, e.g. "the statement was cancelled".
+ */
+export function abortedFailure(ctx: Pick<JobContext, 'abortReason'>, stopped: string): JobFailure {
+  switch (ctx.abortReason()) {
+    case 'deadline':
+      return new JobFailure('SB_ERR_JOB_TIMED_OUT', `the job passed its deadline; ${stopped}`);
+    case 'shutdown':
+      return new JobFailure('SB_ERR_SHUTTING_DOWN', `the worker is shutting down; ${stopped}`, { retryable: true });
+    default:
+      return new JobFailure('SB_ERR_JOB_CANCELLED', `the job was cancelled; ${stopped}`);
+  }
+}
+
 /** A job family. `I`/`O` are the static types of the two schemas. */
 export interface JobHandler<I = unknown, O = unknown> {
   /** The job type it serves, e.g. `winrm.exec` (JOB_TYPE_PATTERN). */

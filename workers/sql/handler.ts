@@ -12,7 +12,7 @@ import {
   SQL_CALLPROC_TYPE, SQL_CHUNK_ROWS_DEFAULT, SqlCallprocInput, SqlCallprocOutput,
   type SqlCallprocBuffered, type SqlCallprocStreamed, type SqlResultSetMarker,
 } from '../../schemas/sql.js';
-import { JobFailure, type JobContext, type JobHandler, type JobStreamSink } from '../types.js';
+import { JobFailure, abortedFailure, type JobContext, type JobHandler, type JobStreamSink } from '../types.js';
 import { assertMayCall } from './acl.js';
 import { SqlConnections, type SqlConnEntry } from './connections.js';
 import { parseProcedureName } from './identifiers.js';
@@ -76,7 +76,7 @@ export class SqlCallprocHandler implements JobHandler<SqlCallprocInput, SqlCallp
       ctx.log.info({ connection: entry.name, procedure: input.procedure, rowCounts: out.rowCounts, ms: Date.now() - started }, 'sql call finished');
       return out;
     } catch (e) {
-      const failure = ctx.signal.aborted ? aborted(ctx) : safeFailure(e, entry);
+      const failure = ctx.signal.aborted ? abortedFailure(ctx, 'the statement was cancelled') : safeFailure(e, entry);
       ctx.log.warn({ connection: entry.name, procedure: input.procedure, code: failure.code, error: failure.message, ms: Date.now() - started }, 'sql call failed');
       throw failure;
     } finally {
@@ -138,14 +138,3 @@ function safeFailure(e: unknown, entry: SqlConnEntry): JobFailure {
   return new JobFailure('SB_ERR_SQL_FAILED', `${entry.def.kind}: ${scrubSecrets(text, entry.secrets).slice(0, 1000)}`);
 }
 
-/** The failure to throw once ctx.signal aborted: the runtime records cancelled / timed_out / handed back. */
-function aborted(ctx: JobContext): JobFailure {
-  switch (ctx.abortReason()) {
-    case 'deadline':
-      return new JobFailure('SB_ERR_JOB_TIMED_OUT', 'the job passed its deadline; the statement was cancelled');
-    case 'shutdown':
-      return new JobFailure('SB_ERR_SHUTTING_DOWN', 'the worker is shutting down; the statement was cancelled', { retryable: true });
-    default:
-      return new JobFailure('SB_ERR_JOB_CANCELLED', 'the job was cancelled; the statement was cancelled');
-  }
-}

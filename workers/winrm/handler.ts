@@ -7,10 +7,13 @@
 import type { Logger } from '../../broker/log.js';
 import { WINRM_EXEC_TYPE, WinrmExecInput, WinrmExecOutput } from '../../schemas/winrm.js';
 import { processKeyring, scrubSecrets, type Keyring } from '../../broker/secrets.js';
-import { JobFailure, type JobContext, type JobHandler } from '../types.js';
+import { JobFailure, abortedFailure, type JobContext, type JobHandler } from '../types.js';
 import { mayRun, type WinrmCommandType } from './acl.js';
 import type { RunOptions, RunResult } from './client/types.js';
 import { WinrmHosts, type HostEntry, type WinRMClientFactory } from './hosts.js';
+
+/** What an aborted run did to the command (the text of its failure). */
+const STOPPED = 'the command was stopped and its shell deleted';
 
 /** Options of {@link createWinrmHandler}. */
 export interface WinrmHandlerOptions {
@@ -76,7 +79,7 @@ export class WinrmHandler implements JobHandler<WinrmExecInput, WinrmExecOutput>
 
   private async run(ctx: JobContext, entry: HostEntry, type: WinrmCommandType, input: WinrmExecInput): Promise<WinrmExecOutput> {
     const release = await entry.slots.acquire(ctx.signal).catch(() => {
-      throw aborted(ctx);
+      throw abortedFailure(ctx, STOPPED);
     });
     const started = Date.now();
     ctx.log.info({ host: entry.name, type, chars: input.data.length }, 'winrm command starting');
@@ -85,7 +88,7 @@ export class WinrmHandler implements JobHandler<WinrmExecInput, WinrmExecOutput>
       ctx.log.info({ host: entry.name, type, exitCode: result.exitCode, timedOut: result.timedOut, truncated: result.truncated, ms: Date.now() - started }, 'winrm command finished');
       return toOutput(result, entry, input);
     } catch (e) {
-      if (ctx.signal.aborted) throw aborted(ctx);
+      if (ctx.signal.aborted) throw abortedFailure(ctx, STOPPED);
       const details = scrubSecrets(describeWinrmError(e), entry.secrets);
       ctx.log.warn({ host: entry.name, type, error: details, ms: Date.now() - started }, 'winrm command failed');
       // Nothing ran on the host yet (no shell): safe to run again, so the runtime retries with backoff.
@@ -160,18 +163,6 @@ function toOutput(r: RunResult, entry: HostEntry, input: WinrmExecInput): WinrmE
 function withoutDetails(o: WinrmExecOutput): WinrmExecOutput {
   const { details: _details, ...rest } = o;
   return rest;
-}
-
-/** The failure to throw once ctx.signal aborted: the runtime records cancelled / timed_out / handed back. */
-function aborted(ctx: JobContext): JobFailure {
-  switch (ctx.abortReason()) {
-    case 'deadline':
-      return new JobFailure('SB_ERR_JOB_TIMED_OUT', 'the job passed its deadline; the command was stopped and its shell deleted');
-    case 'shutdown':
-      return new JobFailure('SB_ERR_SHUTTING_DOWN', 'the worker is shutting down; the command was stopped and its shell deleted', { retryable: true });
-    default:
-      return new JobFailure('SB_ERR_JOB_CANCELLED', 'the job was cancelled; the command was stopped and its shell deleted');
-  }
 }
 
 /** A host whose client cannot be built: its credentials do not open, or the definition is unusable. */
