@@ -1,7 +1,8 @@
 /**
  * Pieces every SQL driver (postgres.ts, mysql.ts, mssql.ts) needs the same way: the OUT-argument
- * marker, racing a pooled-connection wait against the job's abort, and turning a batch generator into
- * a {@link SqlStream} whose `summary` settles when the iteration ends.
+ * marker, racing a pooled-connection wait against the job's abort, the session of one checked-out
+ * connection, and turning a batch generator into a {@link SqlStream} whose `summary` settles when the
+ * iteration ends.
  */
 import type { SqlCallSummary, SqlDriver, SqlDriverFactory, SqlRowBatch, SqlStream } from './types.js';
 
@@ -31,6 +32,56 @@ export function abortable<T>(p: Promise<T>, signal: AbortSignal, discard: (v: T)
       },
     );
   });
+}
+
+/**
+ * One checked-out connection for one call, and how to let go of it: normally (back to the pool), or by
+ * a stop — cancel the running statement on the server, then destroy the connection. A driver says how
+ * to cancel and how to close its own kind of connection.
+ */
+export abstract class CallSession {
+  private released = false;
+  private stopping: Promise<void> | undefined;
+  /** A statement is in flight: a stop then needs a server-side cancel. */
+  busy = false;
+  /** Called first when the session is stopped, so a waiting stream wakes up (a destroyed connection may say nothing). */
+  onStop: (() => void) | undefined;
+
+  /** Cancels the running statement on the server (pg_cancel_backend, KILL QUERY). */
+  protected abstract cancelRunning(): Promise<void>;
+  /** Returns the connection to its pool, or closes it for good (`destroy`). */
+  protected abstract close(destroy: boolean): void;
+
+  /** Runs one statement, marked as in flight. */
+  async run<T>(p: () => Promise<T>): Promise<T> {
+    this.busy = true;
+    try {
+      return await p();
+    } finally {
+      this.busy = false;
+    }
+  }
+
+  /** Cancels whatever runs and destroys the connection; idempotent. */
+  stop(): Promise<void> {
+    this.stopping ??= (async () => {
+      this.onStop?.();
+      if (this.busy) await this.cancelRunning().catch(() => undefined);
+      this.release(true);
+    })();
+    return this.stopping;
+  }
+
+  /** Lets go of the connection once: back to the pool, or closed (`destroy`). */
+  release(destroy: boolean): void {
+    if (this.released) return;
+    this.released = true;
+    this.close(destroy);
+  }
+
+  get stopped(): boolean {
+    return this.stopping !== undefined;
+  }
 }
 
 /**

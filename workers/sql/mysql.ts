@@ -15,7 +15,7 @@ import { JobFailure } from '../types.js';
 import { checkIdentifierPart, parseProcedureName, quoteName, type ProcedureName } from './identifiers.js';
 import { sqlFailure } from './errors.js';
 import type { SqlCall, SqlCallResult, SqlCallSummary, SqlConnectionOptions, SqlDriver, SqlKind, SqlRowBatch, SqlStream } from './types.js';
-import { abortable, makeStream, outMarker } from './driver-kit.js';
+import { abortable, CallSession, makeStream, outMarker } from './driver-kit.js';
 
 /** Batch size of the buffered `call`. */
 const BUFFERED_CHUNK = 10_000;
@@ -107,51 +107,26 @@ function execute(conn: mysql.PoolConnection, sql: string, values: unknown[]): Pr
   });
 }
 
-/** One checked-out connection for one call, and how to let go of it. */
-class Session {
-  private released = false;
-  private stopping: Promise<void> | undefined;
-  busy = false;
-  /** Called when the session is stopped, so a waiting stream wakes up (a destroyed connection may say nothing). */
-  onStop: (() => void) | undefined;
-
+/** A mysql2 connection's session: KILL QUERY by thread id, and a destroy that really closes the socket. */
+class Session extends CallSession {
   constructor(
     readonly conn: mysql.PoolConnection,
     private readonly killQuery: (threadId: number) => Promise<void>,
-  ) {}
-
-  async run<T>(p: () => Promise<T>): Promise<T> {
-    this.busy = true;
-    try {
-      return await p();
-    } finally {
-      this.busy = false;
-    }
+  ) {
+    super();
   }
 
-  /** Kills the running statement on the server and destroys the connection; idempotent. */
-  stop(): Promise<void> {
-    this.stopping ??= (async () => {
-      this.onStop?.();
-      if (this.busy) await this.killQuery(this.conn.threadId).catch(() => undefined);
-      this.release(true);
-    })();
-    return this.stopping;
+  protected cancelRunning(): Promise<void> {
+    return this.killQuery(this.conn.threadId);
   }
 
-  release(destroy: boolean): void {
-    if (this.released) return;
-    this.released = true;
+  protected close(destroy: boolean): void {
     if (destroy) {
       this.conn.destroy();
       // mysql2's destroy() only half-closes (FIN); a server blocked writing rows into a paused socket
       // would wait for net_write_timeout. Closing the socket resets it, so the server thread ends now.
       (this.conn as unknown as { stream?: { destroy?: () => void } }).stream?.destroy?.();
     } else this.conn.release();
-  }
-
-  get stopped(): boolean {
-    return this.stopping !== undefined;
   }
 }
 

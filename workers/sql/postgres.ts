@@ -13,7 +13,7 @@ import Cursor from 'pg-cursor';
 import { quoteIdent, quoteName, checkIdentifierPart, parseProcedureName, type ProcedureName } from './identifiers.js';
 import { sqlFailure } from './errors.js';
 import type { SqlCall, SqlCallResult, SqlCallSummary, SqlConnectionOptions, SqlDriver, SqlRowBatch, SqlStream } from './types.js';
-import { abortable, makeStream, outMarker } from './driver-kit.js';
+import { abortable, CallSession, makeStream, outMarker } from './driver-kit.js';
 
 /** Batch size of the buffered `call` (it reads everything anyway; fewer round trips). */
 const BUFFERED_CHUNK = 10_000;
@@ -93,46 +93,22 @@ function readCursor(cursor: Cursor<Row>, n: number): Promise<{ rows: Row[]; fiel
   });
 }
 
-/** One checked-out client for one call, and how to let go of it (normally, or by cancel + destroy). */
-class Session {
-  private released = false;
-  private busy = false;
-  private stopping: Promise<void> | undefined;
-
+/** A pg client's session: pg_cancel_backend by the backend's pid (from another connection). */
+class Session extends CallSession {
   constructor(
     readonly client: pg.PoolClient,
     private readonly cancelBackend: (pid: number) => Promise<void>,
-  ) {}
-
-  /** Marks a statement in flight (an abort then needs a server-side cancel). */
-  async run<T>(p: () => Promise<T>): Promise<T> {
-    this.busy = true;
-    try {
-      return await p();
-    } finally {
-      this.busy = false;
-    }
+  ) {
+    super();
   }
 
-  /** Cancels whatever runs and destroys the connection; idempotent. */
-  stop(): Promise<void> {
-    this.stopping ??= (async () => {
-      const pid = (this.client as unknown as { processID: number | null }).processID;
-      if (this.busy && typeof pid === 'number') await this.cancelBackend(pid).catch(() => undefined);
-      this.release(true);
-    })();
-    return this.stopping;
+  protected async cancelRunning(): Promise<void> {
+    const pid = (this.client as unknown as { processID: number | null }).processID;
+    if (typeof pid === 'number') await this.cancelBackend(pid);
   }
 
-  /** Returns the client to the pool (`destroy`: close it instead). */
-  release(destroy: boolean): void {
-    if (this.released) return;
-    this.released = true;
+  protected close(destroy: boolean): void {
     this.client.release(destroy ? true : undefined);
-  }
-
-  get stopped(): boolean {
-    return this.stopping !== undefined;
   }
 }
 
