@@ -8,7 +8,7 @@
  */
 import { strict as assert } from 'node:assert';
 import { randomBytes } from 'node:crypto';
-import { Readable, Writable } from 'node:stream';
+import { Readable } from 'node:stream';
 import mysql from 'mysql2/promise';
 import { createBroker } from '../../broker/broker.js';
 import { isSbError } from '../../broker/errors.js';
@@ -29,17 +29,10 @@ import { createPostgresDriver } from '../../workers/sql/postgres.js';
 import { runSql } from '../../cli/sql.js';
 import { SHARED_NATS_URL } from '../support/nats-server.js';
 import { basic, dropBucket, rand, testBucket } from './rest-harness.js';
+import { LogSink } from '../support/log-sink.js';
 
 const ADMIN_PASSWORD = 'admin-sql-password';
 const DB_PASSWORD = `Pl4nted-${randomBytes(8).toString('hex')}`;
-
-class LogSink extends Writable {
-  readonly lines: string[] = [];
-  override _write(chunk: Buffer, _enc: string, cb: () => void): void {
-    this.lines.push(chunk.toString('utf8'));
-    cb();
-  }
-}
 
 describe('REST: SQL connections, passwords and ACL (/v1/connections/sql, /v1/sql/acl)', function () {
   this.timeout(30_000);

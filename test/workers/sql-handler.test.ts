@@ -9,7 +9,6 @@
  */
 import { strict as assert } from 'node:assert';
 import { randomBytes } from 'node:crypto';
-import { Writable } from 'node:stream';
 import { Type } from '@sinclair/typebox';
 import pg from 'pg';
 import mysql from 'mysql2/promise';
@@ -28,19 +27,12 @@ import { createMssqlDriver } from '../../workers/sql/mssql.js';
 import { cleanup, startBroker, uniq } from '../broker/helpers.js';
 import { until } from '../support/poll.js';
 import { dropJobTypes } from './helpers.js';
+import { LogSink } from '../support/log-sink.js';
 
 const PG = { host: '127.0.0.1', port: 5432, user: 'root', database: 'test' };
 const MARIA = { host: '127.0.0.1', port: 3306, user: 'root', database: 'test' };
 // Planted: the MariaDB user's real password, searched for in every log line and result at the end.
 const MARIA_PASSWORD = `Pl4nted-${randomBytes(8).toString('hex')}`;
-
-class LogSink extends Writable {
-  readonly lines: string[] = [];
-  override _write(chunk: Buffer, _enc: string, cb: () => void): void {
-    this.lines.push(chunk.toString('utf8'));
-    cb();
-  }
-}
 
 describe('sql.callproc through a worker (workers/sql/handler.ts) on PostgreSQL and MariaDB', function () {
   this.timeout(30_000);

@@ -8,7 +8,6 @@
 import { strict as assert } from 'node:assert';
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { Writable } from 'node:stream';
 import { promisify } from 'node:util';
 import { createBroker } from '../../broker/broker.js';
 import { createLogger } from '../../broker/log.js';
@@ -25,20 +24,13 @@ import { basic, dropBucket, rand, testBucket, waitUntil } from '../gateways/rest
 import { until } from '../support/poll.js';
 import { SHARED_NATS_URL } from '../support/nats-server.js';
 import { createWinRMServer, type WinRMTestServer } from '../support/winrm-server/index.js';
+import { LogSink } from '../support/log-sink.js';
 
 const run = promisify(execFile);
 const ADMIN_PASSWORD = 'admin-e2e-password';
 const WIN_USER = 'svc-switchboard';
 const WIN_PASSWORD = `Pl4nted-${randomBytes(8).toString('hex')}`;
 const HOSTNAME = 'WIN-A3I92B';
-
-class LogSink extends Writable {
-  readonly lines: string[] = [];
-  override _write(chunk: Buffer, _enc: string, cb: () => void): void {
-    this.lines.push(chunk.toString('utf8'));
-    cb();
-  }
-}
 
 describe('winrm.exec end to end: the Zato /windows channel', function () {
   this.timeout(30_000);

@@ -6,7 +6,6 @@
  */
 import { strict as assert } from 'node:assert';
 import { randomBytes } from 'node:crypto';
-import { Writable } from 'node:stream';
 import { createLogger } from '../../broker/log.js';
 import type { Broker } from '../../broker/types.js';
 import { WINRM_ACL_PREFIX, WINRM_HOST_PREFIX, type WinrmAcl, type WinrmExecInput, type WinrmExecOutput, type WinrmHostStored } from '../../schemas/winrm.js';
@@ -19,6 +18,7 @@ import { Semaphore } from '../../broker/semaphore.js';
 import { cleanup, startBroker, uniq } from '../broker/helpers.js';
 import { until } from '../support/poll.js';
 import { createWinRMServer, fixtures, type WinRMTestServer } from '../support/winrm-server/index.js';
+import { LogSink } from '../support/log-sink.js';
 
 const USER = 'svc-sb';
 // Planted: searched for in every log line, output, error and stored record at the end.
@@ -27,14 +27,6 @@ const WRONG = `Wr0ng-${randomBytes(6).toString('hex')}`;
 const HOSTNAME = 'WIN-ZATO01';
 
 /** Collects every pino line written, to search for secrets. */
-class LogSink extends Writable {
-  readonly lines: string[] = [];
-  override _write(chunk: Buffer, _enc: string, cb: () => void): void {
-    this.lines.push(chunk.toString('utf8'));
-    cb();
-  }
-}
-
 describe('winrm.exec handler (workers/winrm/handler.ts)', function () {
   this.timeout(20_000);
   const bucket = uniq('sbtest_winrm_');
