@@ -4,7 +4,7 @@
  * connection, and turning a batch generator into a {@link SqlStream} whose `summary` settles when the
  * iteration ends.
  */
-import type { SqlCallSummary, SqlDriver, SqlDriverFactory, SqlRowBatch, SqlStream } from './types.js';
+import type { SqlCallResult, SqlCallSummary, SqlDriver, SqlDriverFactory, SqlRowBatch, SqlStream } from './types.js';
 
 /** An argument marked `{ out: true }` (OUT) or `{ out: true, value }` (INOUT); `value` may be undefined. */
 export function outMarker(v: unknown): { value: unknown } | undefined {
@@ -32,6 +32,20 @@ export function abortable<T>(p: Promise<T>, signal: AbortSignal, discard: (v: T)
       },
     );
   });
+}
+
+/** Rows per batch when a driver buffers a whole call through its own stream (fewer, larger batches). */
+export const BUFFERED_CHUNK_ROWS = 10_000;
+
+/** Reads a stream to its end and answers the buffered form: the first result set's rows, and all of them when there are several. */
+export async function bufferStream(s: SqlStream): Promise<SqlCallResult> {
+  const sets: Array<Array<Record<string, unknown>>> = [];
+  for await (const b of s) {
+    const set = (sets[b.resultSet] ??= []);
+    for (const r of b.rows) set.push(r);
+  }
+  const summary = await s.summary;
+  return { ...summary, rows: sets[0] ?? [], ...(sets.length > 1 ? { resultSets: sets } : {}) };
 }
 
 /**

@@ -15,10 +15,8 @@ import { JobFailure } from '../types.js';
 import { checkIdentifierPart, parseProcedureName, quoteName, type ProcedureName } from './identifiers.js';
 import { sqlFailure } from './errors.js';
 import type { SqlCall, SqlCallResult, SqlCallSummary, SqlConnectionOptions, SqlDriver, SqlKind, SqlRowBatch, SqlStream } from './types.js';
-import { abortable, CallSession, makeStream, outMarker } from './driver-kit.js';
+import { abortable, bufferStream, BUFFERED_CHUNK_ROWS, CallSession, makeStream, outMarker } from './driver-kit.js';
 
-/** Batch size of the buffered `call`. */
-const BUFFERED_CHUNK = 10_000;
 /** Prepared statements kept per connection (the server's max_prepared_stmt_count is global). */
 const MAX_PREPARED = 64;
 
@@ -319,16 +317,7 @@ export function createMysqlDriver(opts: SqlConnectionOptions): SqlDriver {
   return {
     kind,
     stream,
-    async call(call: SqlCall, signal: AbortSignal): Promise<SqlCallResult> {
-      const s = stream(call, { chunkRows: BUFFERED_CHUNK, signal });
-      const sets: Row[][] = [];
-      for await (const b of s) {
-        const target = (sets[b.resultSet] ??= []);
-        for (const r of b.rows) target.push(r);
-      }
-      const summary = await s.summary;
-      return { ...summary, rows: sets[0] ?? [], ...(sets.length > 1 ? { resultSets: sets } : {}) };
-    },
+    call: (call: SqlCall, signal: AbortSignal): Promise<SqlCallResult> => bufferStream(stream(call, { chunkRows: BUFFERED_CHUNK_ROWS, signal })),
     async close(): Promise<void> {
       await Promise.all([...sessions].map((s) => s.stop()));
       await new Promise<void>((resolve) => pool.end(() => resolve()));

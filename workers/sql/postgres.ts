@@ -13,10 +13,8 @@ import Cursor from 'pg-cursor';
 import { quoteIdent, quoteName, checkIdentifierPart, parseProcedureName, type ProcedureName } from './identifiers.js';
 import { sqlFailure } from './errors.js';
 import type { SqlCall, SqlCallResult, SqlCallSummary, SqlConnectionOptions, SqlDriver, SqlRowBatch, SqlStream } from './types.js';
-import { abortable, CallSession, makeStream, outMarker } from './driver-kit.js';
+import { abortable, bufferStream, BUFFERED_CHUNK_ROWS, CallSession, makeStream, outMarker } from './driver-kit.js';
 
-/** Batch size of the buffered `call` (it reads everything anyway; fewer round trips). */
-const BUFFERED_CHUNK = 10_000;
 /** pg_type oid of `refcursor`. */
 const REFCURSOR_OID = 1790;
 
@@ -276,16 +274,7 @@ export function createPostgresDriver(opts: SqlConnectionOptions): SqlDriver {
   return {
     kind: 'postgres',
     stream,
-    async call(call: SqlCall, signal: AbortSignal): Promise<SqlCallResult> {
-      const s = stream(call, { chunkRows: BUFFERED_CHUNK, signal });
-      const sets: Row[][] = [];
-      for await (const b of s) {
-        const set = (sets[b.resultSet] ??= []);
-        for (const r of b.rows) set.push(r);
-      }
-      const summary = await s.summary;
-      return { ...summary, rows: sets[0] ?? [], ...(sets.length > 1 ? { resultSets: sets } : {}) };
-    },
+    call: (call: SqlCall, signal: AbortSignal): Promise<SqlCallResult> => bufferStream(stream(call, { chunkRows: BUFFERED_CHUNK_ROWS, signal })),
     async close(): Promise<void> {
       await Promise.all([...sessions].map((s) => s.stop()));
       await pool.end();
