@@ -9,7 +9,8 @@ import type { ProcessConfig } from '../schemas/config.js';
 import { HEADERS } from '../schemas/message.js';
 import type { Logger } from './log.js';
 import type { Metrics } from './metrics.js';
-import type { BackboneStatus, Broker, ConfigStore, JobClient, PublishRequest } from './types.js';
+import type { BackboneStatus, Broker, ConfigStore, JobClient, PublishRequest, SignalBus } from './types.js';
+import { NatsSignalBus } from './signals.js';
 import type { SbError } from './errors.js';
 import { openConnection, type Connection } from './connection.js';
 import { KvConfigStore } from './config-store.js';
@@ -84,6 +85,7 @@ async function assemble(conn: Connection, opts: BrokerOptions, log: Logger): Pro
 
 class JsBroker implements Broker {
   private closing: Promise<void> | undefined;
+  private readonly signalBus: SignalBus;
 
   constructor(
     private readonly conn: Connection,
@@ -95,7 +97,9 @@ class JsBroker implements Broker {
     private readonly publisher: Publisher,
     private readonly deadLetters: DeadLetters,
     private readonly log: Logger,
-  ) {}
+  ) {
+    this.signalBus = new NatsSignalBus(conn);
+  }
 
   get jobs(): JobClient {
     return this.jobClient;
@@ -103,6 +107,10 @@ class JsBroker implements Broker {
 
   get config(): ConfigStore {
     return this.store;
+  }
+
+  get signals(): SignalBus {
+    return this.signalBus;
   }
 
   publish(req: PublishRequest): Promise<PublishResult> {

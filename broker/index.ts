@@ -6,7 +6,7 @@ export { createBroker, type BrokerOptions } from './broker.js';
 export { topicStreamName, TOPIC_STREAM_PREFIX } from './topics.js';
 export { SUBSCRIPTION_DEFAULTS, MIN_NAK_DELAY_MS, nakDelayMs, type SubscriptionRecord } from './subscription-record.js';
 export type {
-  Broker, BackboneStatus, PublishRequest, DeliveredMessage, SettleResult, TopicManager, SubscriptionManager, ConfigStore, ConfigChange,
+  Broker, BackboneStatus, Signal, SignalBus, SignalHandle, TappedMessage, PublishRequest, DeliveredMessage, SettleResult, TopicManager, SubscriptionManager, ConfigStore, ConfigChange,
 } from './types.js';
 export { jobPort, jobRetryDelayMs, mustReadRecord, FRESH_DELIVERY_MS, EPOCH_KEY_PREFIX, HANDBACK_DELAY_MS, type JobPort, type JobFeedHandle, type JobDelivery, type JobOutcome, type JobDeadLetterReason } from './jobs-port.js';
 export { JOB_HEADERS, RESULT_SUBJECT_PREFIX, jobSubject, jobConsumerName, idempotentJobId, validateJobType } from './jobs-names.js';

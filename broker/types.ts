@@ -48,6 +48,41 @@ export interface DeliveredMessage {
   ackToken: string;
 }
 
+/** A topic message tapped off the wire (core NATS): no seq and no ack token. */
+export type TappedMessage = Omit<DeliveredMessage, 'ackToken' | 'seq'>;
+
+/** One signal as received (broker/signals.ts). */
+export interface Signal {
+  /** The signal's name (`a.b` for subject `sb.sig.a.b`). */
+  name: string;
+  data: Uint8Array;
+  headers: Record<string, string>;
+  /** Set when the sender gathers answers: sends one back. */
+  reply?: (data: Uint8Array) => void;
+}
+
+export interface SignalHandle {
+  unsubscribe(): void;
+}
+
+/**
+ * Core NATS on the process's connection: at most once, never stored, every subscriber gets every
+ * signal. For what must reach every replica now and need not survive (WebSocket broadcast, presence,
+ * live taps); never for what must not be lost.
+ */
+export interface SignalBus {
+  /** Fire and forget. Throws SB_ERR_BACKBONE_UNAVAILABLE while disconnected (nothing queues behind a dead socket). */
+  emit(name: string, data: Uint8Array, headers?: Record<string, string>): void;
+  /** Every signal whose name matches `pattern` (`*`, `>` as in topic filters); `queue` shares them among a group instead. */
+  on(pattern: string, fn: (s: Signal) => void, opts?: { queue?: string }): SignalHandle;
+  /** Scatter-gather: sends `data` and collects every reply until none came for `stallMs` (default 250) or `maxWaitMs` (2000) passed. No listener: []. */
+  gather(name: string, data: Uint8Array, opts?: { stallMs?: number; maxWaitMs?: number }): Promise<Uint8Array[]>;
+  /** Live tap of the topics matching `filter`: messages published from now on, at most once, no storage cost. */
+  tap(filter: string, fn: (m: TappedMessage) => void): SignalHandle;
+  /** Resolves once the server has seen every subscription and emit made so far. */
+  flush(): Promise<void>;
+}
+
 /** Outcome of an ack/nak/term for one token. */
 export interface SettleResult {
   token: string;
@@ -190,6 +225,8 @@ export interface Broker {
   readonly jobs: JobClient;
   readonly subscriptions: SubscriptionManager;
   readonly config: ConfigStore;
+  /** Core NATS fan-out between processes, at most once (broker/signals.ts). */
+  readonly signals: SignalBus;
   /** Resolves only after JetStream stored the message (or found it a duplicate). */
   publish(req: PublishRequest): Promise<PublishResult>;
   /** Publishes in order, concurrently on the wire; one outcome per message. */

@@ -12,7 +12,6 @@ import { SbError, type ErrorCode } from '../../broker/errors.js';
 import type { Principal } from '../../security/types.js';
 import { WS_CHANNEL_PREFIX, WS_CLOSE, type WsChannel } from '../../schemas/ws.js';
 import type { Gateway, GatewayDeps, GatewayHealth } from '../types.js';
-import { LiveBus } from './live.js';
 import { Session, type SessionOptions } from './session.js';
 
 /** Options of {@link attachWebSocket}; every field has a default. */
@@ -49,7 +48,6 @@ export function attachWebSocket(deps: GatewayDeps, server: http.Server, opts: Ws
     closeGraceMs: opts.closeGraceMs ?? 10_000,
   };
   const logger = deps.logger.child({ part: 'ws' });
-  const live = new LiveBus(deps.config, logger);
   const channels = new Map<string, ChannelState>();
   // ws applies maxPayload per server, and channels have their own frame limit: one server per limit.
   const servers = new Map<number, WebSocketServer>();
@@ -106,7 +104,7 @@ export function attachWebSocket(deps: GatewayDeps, server: http.Server, opts: Ws
     if (principal && !admit(principal.name)) return reject(socket, 'SB_ERR_RATE_LIMITED', 'too many connections of this principal to this channel');
     wssFor(ch.limits.maxFrameBytes).handleUpgrade(req, socket, head, (ws) => {
       const session = new Session(randomUUID(), ws, {
-        deps, channel: ch, live, logger, opts: sessionOpts, admit,
+        deps, channel: ch, logger, opts: sessionOpts, admit,
         release: (name) => {
           const n = (st.perPrincipal.get(name) ?? 1) - 1;
           if (n <= 0) st.perPrincipal.delete(name);
@@ -163,7 +161,6 @@ export function attachWebSocket(deps: GatewayDeps, server: http.Server, opts: Ws
     }
     clearTimeout(timer);
     for (const w of servers.values()) w.close();
-    await live.close();
   }
 
   return {

@@ -4,16 +4,15 @@
  * answered with exactly one frame (ok, pong or error) unless the socket is closed first.
  */
 import type { WebSocket, RawData } from 'ws';
-import type { Subscription } from '@nats-io/nats-core';
 import { SbError, toSbError, isSbError } from '../../broker/errors.js';
 import type { Logger } from '../../broker/log.js';
+import type { SignalHandle } from '../../broker/types.js';
 import { MIN_NAK_DELAY_MS } from '../../broker/subscription-record.js';
 import { validateTopicFilter, validateTopicName } from '../../broker/subjects.js';
 import type { Principal } from '../../security/types.js';
 import { WS_CLOSE, WS_PROTOCOL_VERSION, type WsChannel } from '../../schemas/ws.js';
 import type { GatewayDeps } from '../types.js';
 import { FrameError, MAX_CREDIT, errorFrame, messageFrame, okFrame, parseFrame, publishBytes, type ClientFrame, type FrameId } from './frames.js';
-import type { LiveBus } from './live.js';
 
 /** Tunables of every session of one gateway. */
 export interface SessionOptions {
@@ -29,7 +28,6 @@ export interface SessionOptions {
 export interface SessionEnv {
   deps: GatewayDeps;
   channel: WsChannel;
-  live: LiveBus;
   logger: Logger;
   opts: SessionOptions;
   /** Counts the connection against its principal's limit; false when the limit is reached. */
@@ -58,7 +56,7 @@ interface Durable {
   pumping: boolean;
   active: boolean;
 }
-interface Live { kind: 'live'; sub: Subscription | undefined; active: boolean }
+interface Live { kind: 'live'; sub: SignalHandle | undefined; active: boolean }
 
 /** One connected client. */
 export class Session {
@@ -211,17 +209,19 @@ export class Session {
       validateTopicFilter(f.topic);
       security.assert(p, 'subscribe', f.topic);
       const live: Live = { kind: 'live', sub: undefined, active: true };
+      const signals = this.env.deps.broker.signals;
       this.subs.set(key, live);
       try {
-        const s = await this.env.live.subscribe(f.topic, (m) => { if (live.active) this.send(messageFrame(key, m)); });
-        if (!live.active || !this.open) s.unsubscribe();
-        else live.sub = s;
+        live.sub = signals.tap(f.topic, (m) => { if (live.active) this.send(messageFrame(key, m)); });
+        // A flush makes the subscription known to the server before we say ok: a publish after ok is seen.
+        await signals.flush();
       } catch (e) {
         this.subs.delete(key);
+        live.active = false;
+        live.sub?.unsubscribe();
         throw isSbError(e) ? e : new SbError('SB_ERR_BACKBONE_UNAVAILABLE', 'live subscriptions are unavailable', { cause: e });
       }
-      // A flush makes the subscription known to the server before we say ok: a publish after ok is seen.
-      await this.env.live.flush();
+      // Set before the first await: a client gone meanwhile had it stopped by cleanup().
       return this.send(okFrame(f.id, { sub: key, mode: 'live' }));
     }
     const name = f.subscription!;
