@@ -47,8 +47,10 @@ export interface CommandIo {
   out(line: string): void;
   /** Raw text to stdout (no newline added). */
   write(text: string): void;
-  /** One line to stderr (progress, notes). */
+  /** One line to stderr (notes, warnings). */
   err(line: string): void;
+  /** Raw text to stderr (progress bars redraw with `\r`). */
+  writeErr(text: string): void;
   /** Whether stdout/stderr are terminals (tables and progress bars vs plain output). */
   stdoutIsTTY: boolean;
   stderrIsTTY: boolean;
