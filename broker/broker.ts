@@ -9,7 +9,8 @@ import type { ProcessConfig } from '../schemas/config.js';
 import { HEADERS } from '../schemas/message.js';
 import type { Logger } from './log.js';
 import type { Metrics } from './metrics.js';
-import type { BackboneStatus, Broker, ConfigStore, JobClient, PublishRequest, SignalBus } from './types.js';
+import type { BackboneStatus, Broker, ConfigStore, JobClient, Leases, PublishRequest, SignalBus } from './types.js';
+import { KvLeases } from './leases.js';
 import { NatsSignalBus } from './signals.js';
 import type { SbError } from './errors.js';
 import { openConnection, type Connection } from './connection.js';
@@ -78,7 +79,7 @@ async function assemble(conn: Connection, opts: BrokerOptions, log: Logger): Pro
   deadLetters.startBackstop(opts.config.nats.configBucket, (consumer, stream) => subs.lookupConsumer(consumer, stream));
   const jobStore = await JobStore.open(nc, jsm, publisher, topics, opts.config.jobs, log.child({ part: 'jobs' }), timeoutMs);
   const jobs = new JsJobClient(conn, jobStore, config, log.child({ part: 'jobs' }));
-  const broker = new JsBroker(conn, topics, subs, jobs, jobStore, config, publisher, deadLetters, log);
+  const broker = new JsBroker(conn, topics, subs, jobs, jobStore, config, publisher, deadLetters, log, opts.config);
   registerJobPort(broker, new JsJobPort(broker, jobStore, config, log.child({ part: 'job-port' })));
   return broker;
 }
@@ -86,6 +87,7 @@ async function assemble(conn: Connection, opts: BrokerOptions, log: Logger): Pro
 class JsBroker implements Broker {
   private closing: Promise<void> | undefined;
   private readonly signalBus: SignalBus;
+  private readonly leaseSet: KvLeases;
 
   constructor(
     private readonly conn: Connection,
@@ -97,8 +99,10 @@ class JsBroker implements Broker {
     private readonly publisher: Publisher,
     private readonly deadLetters: DeadLetters,
     private readonly log: Logger,
+    config: ProcessConfig,
   ) {
     this.signalBus = new NatsSignalBus(conn);
+    this.leaseSet = new KvLeases(conn.nc, config.nats.leasesBucket, config.nats.leaseTtlMs, config.nats.publishTimeoutMs, log.child({ part: 'leases' }));
   }
 
   get jobs(): JobClient {
@@ -111,6 +115,10 @@ class JsBroker implements Broker {
 
   get signals(): SignalBus {
     return this.signalBus;
+  }
+
+  get leases(): Leases {
+    return this.leaseSet;
   }
 
   publish(req: PublishRequest): Promise<PublishResult> {
@@ -140,6 +148,7 @@ class JsBroker implements Broker {
 
   private async shutdown(deadlineMs: number): Promise<void> {
     const steps: Array<[string, () => unknown]> = [
+      ['leases', () => this.leaseSet.close()],
       ['jobs', () => this.jobClient.close()],
       ['job-store', () => this.jobStore.close()],
       ['publisher', () => this.publisher.close()],

@@ -153,6 +153,7 @@ export class Publisher {
 /** Builds the envelope headers; only fields that are set become headers. */
 export function envelopeHeaders(req: PublishRequest, id: string): MsgHdrs {
   const h = natsHeaders();
+  if (req.headers !== undefined) for (const [k, v] of Object.entries(req.headers)) h.set(checkExtraHeader(k, v), v);
   h.set(HEADERS.msgId, id);
   // Keys are scoped to the publisher: one principal cannot make another's message a "duplicate".
   // Principal names are [A-Za-z0-9_-], so '/' cannot be forged into one.
@@ -170,6 +171,19 @@ export function envelopeHeaders(req: PublishRequest, id: string): MsgHdrs {
   if (req.publisher !== undefined) h.set(HEADERS.publisher, req.publisher);
   if (req.traceparent !== undefined) h.set(HEADERS.traceparent, req.traceparent);
   return h;
+}
+
+const HEADER_NAME = /^[!-9;-~]{1,256}$/;
+const RESERVED = new Set([HEADERS.msgId.toLowerCase(), HEADERS.publisher.toLowerCase()]);
+
+/** Returns `name` if it may be set by a caller as an extra header; throws SB_ERR_VALIDATION otherwise. */
+function checkExtraHeader(name: string, value: string): string {
+  const lower = name.toLowerCase();
+  if (!HEADER_NAME.test(name) || lower.startsWith('nats-') || RESERVED.has(lower)) {
+    throw errors.validation(`header ${JSON.stringify(name.slice(0, 64))} may not be set: Nats-*, Sb-Msg-Id and Sb-Publisher are reserved; names are printable ASCII without ':'`);
+  }
+  if (typeof value !== 'string' || /[\r\n]/.test(value) || value.length > 8192) throw errors.validation(`header ${name}: the value must be one line of at most 8192 characters`);
+  return name;
 }
 
 /** Parses a PubAck reply: `{stream, seq, duplicate}`, `{error}`, or a 503 no-responders status. */

@@ -33,6 +33,12 @@ export interface PublishRequest {
   /** The principal that published; set by the gateway, never by the client. */
   publisher?: string;
   traceparent?: string;
+  /**
+   * Extra envelope headers (bridge metadata such as `Kafka-Partition`). The fields above win over
+   * same-named ones; `Nats-*`, `Sb-Msg-Id` and `Sb-Publisher` are refused (SB_ERR_VALIDATION): they
+   * decide dedup and identity.
+   */
+  headers?: Record<string, string>;
 }
 
 /** A message handed to a subscriber. `ackToken` is opaque and valid on any replica. */
@@ -219,6 +225,27 @@ export interface JobStreamReader extends AsyncIterable<unknown[]> {
   ndjson(): AsyncIterable<Uint8Array>;
 }
 
+/**
+ * Single-owner leases (broker/leases.ts): at most one holder per name among every replica, kept alive
+ * by renewing, freed by release or when the holder stops renewing for a TTL.
+ */
+export interface Leases {
+  /** This replica's holder id, as written into the leases it holds. */
+  readonly id: string;
+  /** The lease, or undefined while another replica holds it. Rejects SB_ERR_BACKBONE_UNAVAILABLE when NATS does not answer. */
+  acquire(name: string): Promise<Lease | undefined>;
+  /** The holder id of `name`, or undefined when nobody holds it. */
+  holder(name: string): Promise<string | undefined>;
+}
+
+/** A held lease. `signal` aborts when it is lost (a renew failed, or its entry changed) or released. */
+export interface Lease {
+  readonly name: string;
+  readonly signal: AbortSignal;
+  /** Gives the lease up now (deletes the entry if it is still ours). Idempotent. */
+  release(): Promise<void>;
+}
+
 /** The backbone. */
 export interface Broker {
   readonly topics: TopicManager;
@@ -227,6 +254,8 @@ export interface Broker {
   readonly config: ConfigStore;
   /** Core NATS fan-out between processes, at most once (broker/signals.ts). */
   readonly signals: SignalBus;
+  /** Single-owner leases over a KV bucket with a TTL (`nats.leasesBucket`, `nats.leaseTtlMs`). */
+  readonly leases: Leases;
   /** Resolves only after JetStream stored the message (or found it a duplicate). */
   publish(req: PublishRequest): Promise<PublishResult>;
   /** Publishes in order, concurrently on the wire; one outcome per message. */

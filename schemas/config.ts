@@ -13,6 +13,8 @@ export const ProcessConfig = Type.Object(
         pass: Type.Optional(Type.String({ description: 'SB_NATS_PASS (secret).' })),
         publishTimeoutMs: Type.Integer({ default: 5000, description: 'How long to wait for a PubAck before 503.' }),
         configBucket: Type.String({ default: 'sb_config' }),
+        leasesBucket: Type.String({ default: 'sb_leases', description: 'SB_LEASES_BUCKET: KV bucket of single-owner leases (e.g. which replica runs an outgoing WebSocket connection).' }),
+        leaseTtlMs: Type.Integer({ minimum: 500, default: 10_000, description: 'Lease TTL (ms), applied when the leases bucket is created: a dead holder is replaced after at most this long.' }),
       },
       { additionalProperties: false },
     ),
@@ -32,6 +34,7 @@ export const ProcessConfig = Type.Object(
       {
         enabled: Type.Boolean({ default: true, description: 'SB_AUTH=off turns auth off (local dev only).' }),
         adminPassword: Type.Optional(Type.String({ description: 'SB_ADMIN_PASSWORD (secret); used only at first start.' })),
+        secretExport: Type.Boolean({ default: false, description: 'SB_SECRET_EXPORT=on lets admins read stored secrets re-sealed under a one-time key (config export --secrets encrypt).' }),
       },
       { additionalProperties: false },
     ),

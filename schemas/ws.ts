@@ -38,6 +38,9 @@ export const WsChannelInput = Type.Object(
       maxItems: 100, description: 'Origin header values allowed; empty means any. Default [].',
     })),
     limits: Type.Optional(WsChannelLimits),
+    presenceEvents: Type.Optional(Type.Boolean({
+      description: 'Publish join/leave events of this channel\'s clients to the topic ws.presence. Default true.',
+    })),
   },
   { additionalProperties: false },
 );
@@ -54,6 +57,7 @@ export const WsChannel = Type.Object({
     maxConnectionsPerPrincipal: Type.Integer(),
     maxBufferedBytes: Type.Integer(),
   }),
+  presenceEvents: Type.Boolean({ description: 'Join/leave events on the topic ws.presence.' }),
 });
 export type WsChannel = Static<typeof WsChannel>;
 
@@ -64,6 +68,7 @@ export function wsChannelOf(name: string, input: WsChannelInput): WsChannel {
     auth: input.auth ?? 'required',
     allowedOrigins: input.allowedOrigins ?? [],
     limits: { ...WS_LIMIT_DEFAULTS, ...input.limits },
+    presenceEvents: input.presenceEvents ?? true,
   };
 }
 
@@ -83,3 +88,47 @@ export const WS_CLOSE = {
   /** The client missed pings, or lagged (see slowConsumer). */
   slowConsumer: 4408,
 } as const;
+
+/** Signal prefix of broadcasts: `ws.bcast.<channel>` carries the payload bytes to every gateway replica. */
+export const WS_BROADCAST_SIGNAL = 'ws.bcast';
+/** Signal prefix of presence queries: every gateway answers `ws.presence.<channel>` with its clients of it. */
+export const WS_PRESENCE_SIGNAL = 'ws.presence';
+/** Signal header with the broadcast's send time (ISO 8601): the `publishedAt` of the frame on every replica. */
+export const WS_PUBLISHED_AT_HEADER = 'Sb-Published-At';
+/** Topic of join/leave events (created by a gateway on attach when missing). */
+export const WS_PRESENCE_TOPIC = 'ws.presence';
+/** Retention of WS_PRESENCE_TOPIC when a gateway creates it: one day (ms). */
+export const WS_PRESENCE_MAX_AGE_MS = 86_400_000;
+/** ACL pseudo-topic whose `publish` right lets a principal broadcast to channel `name`. */
+export const wsBroadcastResource = (name: string): string => `ws.broadcast.${name}`;
+
+/** One connected client as presence reports it. */
+export const WsPresenceClient = Type.Object({
+  id: Type.String(),
+  principal: Type.Union([Type.String(), Type.Null()], { description: 'null while an auth-required client has not authenticated yet.' }),
+  since: Type.String({ description: 'ISO 8601 connect time.' }),
+  remoteAddress: Type.String(),
+  gateway: Type.String({ description: 'The gateway replica the client is connected to.' }),
+});
+export type WsPresenceClient = Static<typeof WsPresenceClient>;
+
+/** The answer of `GET /v1/ws-channels/{name}/presence`. */
+export const WsPresence = Type.Object({ channel: Type.String(), clients: Type.Array(WsPresenceClient) });
+export type WsPresence = Static<typeof WsPresence>;
+
+/** The answer of `POST /v1/ws-channels/{name}/broadcast` (202: sent, delivery is at most once). */
+export const WsBroadcastAccepted = Type.Object({ id: Type.String(), channel: Type.String() });
+export type WsBroadcastAccepted = Static<typeof WsBroadcastAccepted>;
+
+/** A join/leave event on WS_PRESENCE_TOPIC (JSON). `code`: the close code, on leave only. */
+export interface WsPresenceEvent {
+  event: 'join' | 'leave';
+  channel: string;
+  clientId: string;
+  principal: string;
+  since: string;
+  remoteAddress: string;
+  gateway: string;
+  at: string;
+  code?: number;
+}

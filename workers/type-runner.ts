@@ -9,6 +9,7 @@ import { TypeCompiler, type TypeCheck } from '@sinclair/typebox/compiler';
 import type { Broker, JobDelivery, JobFeedHandle, JobOutcome, JobPort, Logger } from '../broker/index.js';
 import type { JobStreamSender } from '../broker/job-stream.js';
 import { isSbError } from '../broker/errors.js';
+import { broadcast, broadcastBytes } from '../broker/ws-broadcast.js';
 import type { WorkerTypeConfig } from '../schemas/job.js';
 import { JobFailure, type JobContext, type JobHandler, type JobStreamSink } from './types.js';
 
@@ -233,6 +234,10 @@ export class TypeRunner {
       },
       broker: this.deps.broker,
       workerId: this.deps.workerId,
+      broadcast: (channel, data, opts) => {
+        const b = broadcastBytes(data, opts?.contentType);
+        return broadcast(this.deps.broker.signals, channel, b.data, { contentType: b.contentType, publisher: d.envelope.principal });
+      },
       ...(j.sender ? { stream: streamSink(j.sender) } : {}),
     };
   }

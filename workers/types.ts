@@ -30,6 +30,13 @@ export interface JobContext {
    * it with backpressure. Undefined for an ordinary call: return everything in the output instead.
    */
   readonly stream?: JobStreamSink;
+  /**
+   * Sends `data` to every client of WebSocket channel `channel` on every gateway replica, at once and at
+   * most once (docs/ws-protocol.md, "Broadcast"). `data`: bytes as they are, a string as text, any other
+   * value as JSON; `opts.contentType` overrides. Returns the broadcast's message id. Throws
+   * SB_ERR_BACKBONE_UNAVAILABLE while disconnected (the job's retry policy decides what follows).
+   */
+  broadcast(channel: string, data: unknown, opts?: { contentType?: string }): { id: string };
 }
 
 /** The sending end of a streaming job (docs/jobs.md, "Streaming results"). */

@@ -17,8 +17,9 @@ export type ClientFrame =
   | { type: 'subscribe'; id?: FrameId; sub?: string; topic?: string; subscription?: string }
   | { type: 'unsubscribe'; id?: FrameId; sub: string }
   | { type: 'credit'; id?: FrameId; sub: string; n: number }
-  | { type: 'ack'; id?: FrameId; sub: string; ackToken: string }
-  | { type: 'nak'; id?: FrameId; sub: string; ackToken: string; delayMs?: number };
+  /** `many`: the client sent `ackTokens` (answered with counts) rather than one `ackToken` (answered ok or error). */
+  | { type: 'ack'; id?: FrameId; sub: string; ackTokens: string[]; many: boolean }
+  | { type: 'nak'; id?: FrameId; sub: string; ackTokens: string[]; many: boolean; delayMs?: number };
 
 /** A frame that could not be read: the error to answer with, and the id when one could be read. */
 export class FrameError extends SbError {
@@ -29,6 +30,8 @@ export class FrameError extends SbError {
 
 /** Most credit one `credit` frame may grant, and most a subscription may hold. */
 export const MAX_CREDIT = 10_000;
+/** Most ack tokens one `ack`/`nak` frame may settle (mind the channel's maxFrameBytes: a token is ~80 bytes). */
+export const MAX_SETTLE = 1000;
 const SUB_KEY = /^[A-Za-z0-9_.:-]{1,64}$/;
 type Obj = Record<string, unknown>;
 
@@ -54,6 +57,17 @@ export function parseFrame(text: string): ClientFrame {
     const s = str('sub', 64, optional);
     if (s !== undefined && !SUB_KEY.test(s)) throw bad('sub must be 1–64 characters of [A-Za-z0-9_.:-]');
     return s;
+  };
+  // `ackToken` (one) or `ackTokens` (1–MAX_SETTLE, settled together and answered with counts).
+  const tokens = (): { ackTokens: string[]; many: boolean } => {
+    const many = o['ackTokens'];
+    if (many === undefined) return { ackTokens: [str('ackToken', 512)!], many: false };
+    if (o['ackToken'] !== undefined) throw bad('send ackToken or ackTokens, not both');
+    if (!Array.isArray(many) || many.length < 1 || many.length > MAX_SETTLE
+      || !many.every((t) => typeof t === 'string' && t.length > 0 && t.length <= 512)) {
+      throw bad(`ackTokens must be an array of 1–${MAX_SETTLE} strings of 1–512 characters`);
+    }
+    return { ackTokens: many as string[], many: true };
   };
   const withId = <T extends object>(f: T): T & { id?: FrameId } => (id === undefined ? f : { ...f, id });
   switch (o['type']) {
@@ -89,9 +103,9 @@ export function parseFrame(text: string): ClientFrame {
       return withId({ type: 'credit' as const, sub: subKey()!, n: n as number });
     }
     case 'ack':
-      return withId({ type: 'ack' as const, sub: subKey()!, ackToken: str('ackToken', 512)! });
+      return withId({ type: 'ack' as const, sub: subKey()!, ...tokens() });
     case 'nak': {
-      const f: ClientFrame = { type: 'nak', sub: subKey()!, ackToken: str('ackToken', 512)! };
+      const f: ClientFrame = { type: 'nak', sub: subKey()!, ...tokens() };
       const d = o['delayMs'];
       if (d !== undefined) {
         if (!Number.isInteger(d) || (d as number) < 0 || (d as number) > 86_400_000) throw bad('delayMs must be an integer 0–86400000');
@@ -156,4 +170,13 @@ export function errorFrame(e: SbError, id?: FrameId, extra?: Record<string, unkn
 /** An `ok` frame answering the client frame `id`. */
 export function okFrame(id: FrameId | undefined, extra?: Record<string, unknown>): string {
   return JSON.stringify({ type: 'ok', ...(id === undefined ? {} : { id }), ...extra });
+}
+
+/**
+ * A `broadcast` frame as bytes, built once per broadcast and sent as-is to every client of the channel
+ * (`data` encoded as in message frames).
+ */
+export function broadcastFrame(channel: string, id: string, publishedAt: string, contentType: string, data: Uint8Array): Buffer {
+  return Buffer.from(`{"type":"broadcast","channel":${JSON.stringify(channel)},"id":${JSON.stringify(id)}`
+    + `,"publishedAt":${JSON.stringify(publishedAt)},"contentType":${JSON.stringify(contentType)},${dataField(contentType, data)}}`, 'utf8');
 }

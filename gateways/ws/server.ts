@@ -7,17 +7,22 @@
 import http from 'node:http';
 import type { Duplex } from 'node:stream';
 import { randomUUID } from 'node:crypto';
+import { hostname } from 'node:os';
 import { WebSocketServer } from 'ws';
 import { SbError, type ErrorCode } from '../../broker/errors.js';
 import type { Principal } from '../../security/types.js';
 import { WS_CHANNEL_PREFIX, WS_CLOSE, type WsChannel } from '../../schemas/ws.js';
+import { startBroadcastReceiver, startPresence, type ChannelState } from './fanout.js';
 import type { Gateway, GatewayDeps, GatewayHealth } from '../types.js';
-import { Session, type SessionOptions } from './session.js';
+import { Session, type SessionEnv, type SessionOptions } from './session.js';
+import { startOutgoing } from './outgoing.js';
 
 /** Options of {@link attachWebSocket}; every field has a default. */
 export interface WsOptions extends Partial<SessionOptions> {
   /** Interval of server pings (ms); a client that misses 2 in a row is cut. Default 30000. */
   pingIntervalMs?: number;
+  /** This attachment's id in presence answers and events. Default `<hostname>-<8 random hex>`. */
+  gatewayId?: string;
 }
 
 /** Counters for health and tests. */
@@ -29,6 +34,8 @@ export interface WsStats {
 
 /** The WebSocket side attached to a server. */
 export interface WsAttachment {
+  /** This attachment's id in presence answers and join/leave events. */
+  readonly gatewayId: string;
   stats(): WsStats;
   /** Stops accepting, closes every client with 1012, waits up to `deadlineMs` for them to go, cuts the rest. Idempotent. */
   close(opts?: { deadlineMs?: number }): Promise<void>;
@@ -36,9 +43,6 @@ export interface WsAttachment {
 
 const PATH = /^\/ws\/([A-Za-z0-9_-]{1,64})$/;
 const STATUS_TEXT: Record<number, string> = { 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 429: 'Too Many Requests', 503: 'Service Unavailable' };
-
-/** Per channel: the live sessions, and connections per principal. */
-interface ChannelState { sessions: Set<Session>; perPrincipal: Map<string, number> }
 
 /** Handles WebSocket upgrades on `server` (which keeps serving plain HTTP). */
 export function attachWebSocket(deps: GatewayDeps, server: http.Server, opts: WsOptions = {}): WsAttachment {
@@ -53,11 +57,39 @@ export function attachWebSocket(deps: GatewayDeps, server: http.Server, opts: Ws
   const servers = new Map<number, WebSocketServer>();
   const stats: WsStats = { connections: 0, slowConsumerCloses: 0, livenessCloses: 0 };
   let closing: Promise<void> | undefined;
+  const gatewayId = opts.gatewayId ?? `${hostname()}-${randomUUID().slice(0, 8)}`;
+  // Broadcasts and presence queries of every replica reach this one over core NATS (fanout.ts).
+  const bcast = startBroadcastReceiver(deps.broker.signals, channels, logger);
+  const presence = startPresence(deps, channels, gatewayId, logger);
+  // Outgoing connections (docs/ws-outgoing.md) run where WebSocket gateways run, one replica each (leases).
+  const outgoing = startOutgoing(deps);
 
   const stateOf = (name: string): ChannelState => {
     let s = channels.get(name);
-    if (!s) channels.set(name, s = { sessions: new Set(), perPrincipal: new Map() });
+    if (!s) channels.set(name, s = { name, sessions: new Set(), perPrincipal: new Map() });
     return s;
+  };
+  // One env per channel definition, shared by its sessions: per-connection closures cost ~450 bytes each.
+  const envOf = (st: ChannelState, ch: WsChannel): SessionEnv => {
+    if (st.env?.channel === ch) return st.env;
+    st.env = {
+      deps, channel: ch, logger, opts: sessionOpts,
+      admit: (name) => {
+        const n = st.perPrincipal.get(name) ?? 0;
+        if (n >= ch.limits.maxConnectionsPerPrincipal) return false;
+        st.perPrincipal.set(name, n + 1);
+        return true;
+      },
+      release: (name) => {
+        const n = (st.perPrincipal.get(name) ?? 1) - 1;
+        if (n <= 0) st.perPrincipal.delete(name);
+        else st.perPrincipal.set(name, n);
+      },
+      onSlowConsumer: () => { stats.slowConsumerCloses++; },
+      onJoin: (s) => presence.joined(s, ch),
+      onLeave: (s, code) => presence.left(s, ch, code),
+    };
+    return st.env;
   };
   const wssFor = (maxPayload: number): WebSocketServer => {
     let w = servers.get(maxPayload);
@@ -95,23 +127,12 @@ export function attachWebSocket(deps: GatewayDeps, server: http.Server, opts: Ws
     }
     if (socket.destroyed) return;
     if (closing) return reject(socket, 'SB_ERR_SHUTTING_DOWN', 'this gateway is shutting down; reconnect to another replica');
-    const admit = (name: string): boolean => {
-      const n = st.perPrincipal.get(name) ?? 0;
-      if (n >= ch.limits.maxConnectionsPerPrincipal) return false;
-      st.perPrincipal.set(name, n + 1);
-      return true;
-    };
-    if (principal && !admit(principal.name)) return reject(socket, 'SB_ERR_RATE_LIMITED', 'too many connections of this principal to this channel');
+    const env = envOf(st, ch);
+    if (principal && !env.admit(principal.name)) return reject(socket, 'SB_ERR_RATE_LIMITED', 'too many connections of this principal to this channel');
+    // Read now: a callback that names `req` keeps the request and its headers alive as long as the session (~1.2 KiB each).
+    const remoteAddress = req.socket.remoteAddress ?? '';
     wssFor(ch.limits.maxFrameBytes).handleUpgrade(req, socket, head, (ws) => {
-      const session = new Session(randomUUID(), ws, {
-        deps, channel: ch, logger, opts: sessionOpts, admit,
-        release: (name) => {
-          const n = (st.perPrincipal.get(name) ?? 1) - 1;
-          if (n <= 0) st.perPrincipal.delete(name);
-          else st.perPrincipal.set(name, n);
-        },
-        onSlowConsumer: () => { stats.slowConsumerCloses++; },
-      }, principal);
+      const session = new Session(randomUUID(), ws, socket, env, principal, remoteAddress);
       st.sessions.add(session);
       stats.connections++;
       void session.done.then(() => {
@@ -149,6 +170,9 @@ export function attachWebSocket(deps: GatewayDeps, server: http.Server, opts: Ws
   async function shutdown(deadlineMs: number): Promise<void> {
     server.off('upgrade', listener);
     clearInterval(sweep);
+    bcast.unsubscribe();
+    // First: releasing the leases lets another replica take the outgoing connections over at once.
+    await outgoing.close();
     const all = [...channels.values()].flatMap((st) => [...st.sessions]);
     for (const s of all) s.close(WS_CLOSE.restart, 'server restart; reconnect');
     // Each session hands its un-acked messages back before `done` resolves.
@@ -161,9 +185,12 @@ export function attachWebSocket(deps: GatewayDeps, server: http.Server, opts: Ws
     }
     clearTimeout(timer);
     for (const w of servers.values()) w.close();
+    // After the clients: their leave events are published (or given up on) first.
+    await presence.close();
   }
 
   return {
+    gatewayId,
     stats: () => ({ ...stats }),
     close(o = {}) {
       closing ??= shutdown(o.deadlineMs ?? 10_000);

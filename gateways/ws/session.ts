@@ -4,9 +4,9 @@
  * answered with exactly one frame (ok, pong or error) unless the socket is closed first.
  */
 import type { WebSocket, RawData } from 'ws';
-import { SbError, toSbError, isSbError } from '../../broker/errors.js';
+import { ERROR_CODES, SbError, toSbError, isSbError, type ErrorCode } from '../../broker/errors.js';
 import type { Logger } from '../../broker/log.js';
-import type { SignalHandle } from '../../broker/types.js';
+import type { DeliveredMessage, SignalHandle } from '../../broker/types.js';
 import { MIN_NAK_DELAY_MS } from '../../broker/subscription-record.js';
 import { validateTopicFilter, validateTopicName } from '../../broker/subjects.js';
 import type { Principal } from '../../security/types.js';
@@ -34,7 +34,17 @@ export interface SessionEnv {
   admit(principal: string): boolean;
   release(principal: string): void;
   onSlowConsumer(): void;
+  /** The client has a principal now (presence join); called once per session. */
+  onJoin(s: Session): void;
+  /** A joined client is gone, with the close code it went with (presence leave). */
+  onLeave(s: Session, code: number): void;
 }
+
+/** The part of the net.Socket a session uses directly. */
+export interface Corkable { cork(): void; uncork(): void }
+
+/** Options of every `broadcast` send: the frame is JSON text, sent from a prebuilt Buffer. */
+const TEXT_FRAME = { binary: false } as const;
 
 /** Most subscriptions one connection may hold, and most publishes it may have in flight. */
 const MAX_SUBS = 100;
@@ -42,7 +52,9 @@ const MAX_INFLIGHT_PUBLISHES = 1000;
 /** How long one pull of a durable subscription waits for messages (ms). */
 const PULL_WAIT_MS = 5000;
 /** Messages fetched per pull at most. */
-const PULL_BATCH = 64;
+const PULL_BATCH = 256;
+/** Pulls of one durable subscription in flight: the next batch is on its way while this one is written. */
+const PULLS_IN_FLIGHT = 2;
 
 /** The principal of an anonymous client of an `auth: none` channel: no topic rights at all. */
 const GUEST: Principal = { name: 'anonymous', roles: [], acl: { publish: [], subscribe: [], jobs: [] }, via: 'anonymous' };
@@ -70,10 +82,18 @@ export class Session {
   private authTimer: NodeJS.Timeout | undefined;
   private closeTimer: NodeJS.Timeout | undefined;
   private open = true;
+  private joined = false;
   /** Resolves once the client is gone and its un-acked messages were handed back. */
   readonly done: Promise<void>;
 
-  constructor(readonly id: string, private readonly ws: WebSocket, private readonly env: SessionEnv, principal: Principal | undefined) {
+  constructor(
+    readonly id: string, private readonly ws: WebSocket,
+    /** The socket under `ws`: corked while a batch of messages is written, so it leaves in one write. */
+    private readonly socket: Corkable,
+    private readonly env: SessionEnv, principal: Principal | undefined,
+    /** The peer's address as the socket saw it ('' when unknown). */
+    readonly remoteAddress = '',
+  ) {
     this.principal = principal;
     let finish!: () => void;
     this.done = new Promise((r) => { finish = r; });
@@ -81,13 +101,34 @@ export class Session {
     ws.on('pong', () => { this.missedPings = 0; });
     // ws reports protocol violations and oversized frames here, then closes the socket itself (1002/1009).
     ws.on('error', (e) => env.logger.debug({ err: e, clientId: id }, 'websocket error'));
-    ws.on('close', () => void this.cleanup().finally(finish));
+    ws.on('close', (code) => {
+      if (this.joined) env.onLeave(this, code);
+      void this.cleanup().finally(finish);
+    });
     const authenticated = principal !== undefined;
     if (!authenticated && env.channel.auth === 'none') this.principal = GUEST;
     this.send(JSON.stringify({ type: 'hello', protocol: WS_PROTOCOL_VERSION, clientId: id, channel: env.channel.name, authenticated, principal: this.principal?.name ?? null }));
     if (this.principal === undefined) {
       this.authTimer = setTimeout(() => this.close(WS_CLOSE.authFailed, 'no auth frame in time'), env.opts.authTimeoutMs);
+    } else {
+      this.join();
     }
+  }
+
+  /**
+   * Sends a prebuilt text frame (a broadcast: the same bytes to every client of a channel), with the
+   * slow-consumer check. An unauthenticated client of an auth-required channel gets nothing yet.
+   */
+  sendFrame(buf: Buffer): void {
+    if (this.principal === undefined || this.ws.readyState !== this.ws.OPEN) return;
+    this.ws.send(buf, TEXT_FRAME);
+    if (this.ws.bufferedAmount > this.env.channel.limits.maxBufferedBytes && this.open) this.slow();
+  }
+
+  private join(): void {
+    if (this.joined) return;
+    this.joined = true;
+    this.env.onJoin(this);
   }
 
   /** Sends a ping for the liveness sweep. */
@@ -111,14 +152,21 @@ export class Session {
     this.ws.terminate();
   }
 
-  private send(text: string): void {
+  /** Sends one frame; `check: false` while corked (nothing can leave yet): the caller checks after uncork. */
+  private send(text: string, check = true): void {
     if (this.ws.readyState !== this.ws.OPEN) return;
     this.ws.send(text);
-    // A client that does not read makes our buffer grow: cut it before it costs the process its memory.
-    if (this.ws.bufferedAmount > this.env.channel.limits.maxBufferedBytes && this.open) {
-      this.env.onSlowConsumer();
-      this.close(WS_CLOSE.slowConsumer, 'slow consumer');
-    }
+    if (check) this.checkBuffered();
+  }
+
+  /** A client that does not read makes our buffer grow: cut it before it costs the process its memory. */
+  private checkBuffered(): void {
+    if (this.ws.bufferedAmount > this.env.channel.limits.maxBufferedBytes && this.open) this.slow();
+  }
+
+  private slow(): void {
+    this.env.onSlowConsumer();
+    this.close(WS_CLOSE.slowConsumer, 'slow consumer');
   }
 
   private fail(e: unknown, id: FrameId | undefined, extra?: Record<string, unknown>): void {
@@ -155,8 +203,8 @@ export class Session {
       case 'subscribe': return this.subscribe(f);
       case 'unsubscribe': return this.unsubscribe(f.sub, f.id);
       case 'credit': return this.credit(f.sub, f.n, f.id);
-      case 'ack': return this.settle(f.sub, f.ackToken, f.id, 'ack');
-      case 'nak': return this.settle(f.sub, f.ackToken, f.id, 'nak', f.delayMs);
+      case 'ack':
+      case 'nak': return this.settle(f);
     }
   }
 
@@ -179,6 +227,7 @@ export class Session {
     clearTimeout(this.authTimer);
     this.principal = p;
     this.send(okFrame(id, { principal: p.name }));
+    this.join();
   }
 
   /** Stores the message; the ok frame leaves only after JetStream stored it (broker.publish resolved). */
@@ -248,28 +297,49 @@ export class Session {
     void this.pump(key, s);
   }
 
-  private async settle(key: string, token: string, id: FrameId | undefined, op: 'ack' | 'nak', delayMs?: number): Promise<void> {
-    const s = this.subs.get(key);
-    if (!s || s.kind !== 'durable') throw new SbError('SB_ERR_VALIDATION', `no durable subscription ${key} on this connection`);
+  /**
+   * Acks or naks. One token (`ackToken`): ok, or the error of that token. Many (`ackTokens`): one ok
+   * with `settled` and the tokens that `failed` ({ackToken, code}); the rest are settled.
+   */
+  private async settle(f: Extract<ClientFrame, { type: 'ack' | 'nak' }>): Promise<void> {
+    const s = this.subs.get(f.sub);
+    if (!s || s.kind !== 'durable') throw new SbError('SB_ERR_VALIDATION', `no durable subscription ${f.sub} on this connection`);
     const subs = this.env.deps.broker.subscriptions;
-    const [r] = op === 'ack' ? await subs.ack(s.name, [token]) : await subs.nak(s.name, [token], delayMs);
-    if (!r?.ok) {
-      const code = r?.error?.code;
-      throw new SbError(code !== undefined && code.startsWith('SB_ERR_') ? (code as 'SB_ERR_INVALID_ACK_TOKEN') : 'SB_ERR_INVALID_ACK_TOKEN', r?.error?.message ?? `${op} failed`);
+    const results = f.type === 'ack' ? await subs.ack(s.name, f.ackTokens) : await subs.nak(s.name, f.ackTokens, f.delayMs);
+    const failed: Array<{ ackToken: string; code: string }> = [];
+    for (const r of results) {
+      if (r.ok) s.outstanding.delete(r.token);
+      else failed.push({ ackToken: r.token, code: settleCode(r.error?.code) });
     }
-    s.outstanding.delete(token);
-    this.send(okFrame(id, { sub: key }));
+    if (f.many) return this.send(okFrame(f.id, { sub: f.sub, settled: results.length - failed.length, ...(failed.length > 0 ? { failed } : {}) }));
+    const r = results[0];
+    if (!r?.ok) throw new SbError(settleCode(r?.error?.code), r?.error?.message ?? `${f.type} failed`);
+    this.send(okFrame(f.id, { sub: f.sub }));
   }
 
-  /** Pulls while the subscription has credit; each delivered message uses one credit. */
+  /**
+   * Pulls while the subscription has credit; each delivered message uses one credit. Up to
+   * PULLS_IN_FLIGHT pulls ask for credit not yet asked for; each batch is written corked (one write).
+   */
   private async pump(key: string, d: Durable): Promise<void> {
     if (d.pumping) return;
     d.pumping = true;
     const subs = this.env.deps.broker.subscriptions;
+    const pulls: Array<Promise<DeliveredMessage[]>> = [];
+    let asked = 0;
+    const refill = (): void => {
+      while (pulls.length < PULLS_IN_FLIGHT && d.active && this.open && d.credit - asked > 0) {
+        const max = Math.min(d.credit - asked, PULL_BATCH);
+        asked += max;
+        pulls.push(subs.pull(d.name, { max, waitMs: PULL_WAIT_MS }).finally(() => { asked -= max; }));
+      }
+    };
     try {
-      while (d.active && this.open && d.credit > 0) {
-        const msgs = await subs.pull(d.name, { max: Math.min(d.credit, PULL_BATCH), waitMs: PULL_WAIT_MS });
+      refill();
+      while (pulls.length > 0) {
+        const msgs = await pulls.shift()!;
         const back: string[] = [];
+        this.socket.cork();
         for (const m of msgs) {
           if (!d.active || !this.open) {
             back.push(m.ackToken);
@@ -277,11 +347,17 @@ export class Session {
           }
           d.credit--;
           d.outstanding.add(m.ackToken);
-          this.send(messageFrame(key, m));
+          this.send(messageFrame(key, m), false);
         }
+        this.socket.uncork();
+        this.checkBuffered();
         if (back.length > 0) await this.handBack(d.name, back);
+        refill();
       }
     } catch (e) {
+      // Messages of the other pulls in flight go back at once; the ack wait would return them anyway.
+      const rest = await Promise.all(pulls.splice(0).map((p) => p.catch(() => [] as DeliveredMessage[])));
+      void this.handBack(d.name, rest.flat().map((m) => m.ackToken));
       // The subscription is gone or the backbone failed: tell the client, who may subscribe again.
       if (d.active && this.open) {
         d.active = false;
@@ -324,4 +400,9 @@ export class Session {
     this.subs.clear();
     await Promise.all(all.map((s) => this.stop(s)));
   }
+}
+
+/** The code of a failed settle: the broker's SB_ERR_* code, or SB_ERR_INVALID_ACK_TOKEN. */
+function settleCode(code: string | undefined): ErrorCode {
+  return code !== undefined && Object.hasOwn(ERROR_CODES, code) ? (code as ErrorCode) : 'SB_ERR_INVALID_ACK_TOKEN';
 }

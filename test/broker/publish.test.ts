@@ -63,6 +63,27 @@ describe('broker publish', () => {
     }
   });
 
+  it('stores extra headers, lets the envelope fields win, and refuses the ones that decide dedup and identity', async () => {
+    const topic = `${root}.extra`;
+    await suite.tb.broker.topics.create({ name: topic });
+    const r = await suite.tb.broker.publish({
+      topic, data: Buffer.from('x'), contentType: 'text/plain', headers: { 'Kafka-Partition': '3', 'Content-Type': 'overridden/no' },
+    });
+    const nc = await connect({ servers: SHARED_NATS_URL });
+    try {
+      const m = await (await jetstreamManager(nc)).streams.getMessage(topicStreamName(topic), { seq: r.seq });
+      assert.equal(m?.header.get('Kafka-Partition'), '3');
+      assert.equal(m?.header.get('Content-Type'), 'text/plain', 'the envelope field wins');
+    } finally {
+      await nc.close();
+    }
+    for (const name of ['Nats-Msg-Id', 'nats-expected-stream', 'Sb-Msg-Id', 'sb-publisher', 'bad:name', '']) {
+      await assert.rejects(suite.tb.broker.publish({ topic, data: Buffer.from('x'), headers: { [name]: 'v' } }), (e) => isSbError(e, 'SB_ERR_VALIDATION'), name);
+    }
+    await assert.rejects(suite.tb.broker.publish({ topic, data: Buffer.from('x'), headers: { 'X-A': 'a\r\nNats-Msg-Id: forged' } }), (e) => isSbError(e, 'SB_ERR_VALIDATION'));
+    assert.equal((await suite.tb.broker.topics.info(topic)).messages, 1);
+  });
+
   it('rejects a publish to a missing topic with SB_ERR_TOPIC_NOT_FOUND', async () => {
     await assert.rejects(suite.tb.broker.publish({ topic: `${root}.nope`, data: new Uint8Array(0) }), (e) => isSbError(e, 'SB_ERR_TOPIC_NOT_FOUND') && e.status === 404);
     await assert.rejects(suite.tb.broker.publish({ topic: `${root}.x`, data: new Uint8Array(0), priority: 12 }), (e) => isSbError(e, 'SB_ERR_VALIDATION'));

@@ -48,7 +48,7 @@ describe('WebSocket channels: admin API', function () {
     const name = `chan${r}`;
     const put = await call('PUT', `/v1/ws-channels/${name}`, {});
     assert.equal(put.status, 200);
-    assert.deepEqual(put.body, { name, auth: 'required', allowedOrigins: [], limits: { ...WS_LIMIT_DEFAULTS } });
+    assert.deepEqual(put.body, { name, auth: 'required', allowedOrigins: [], limits: { ...WS_LIMIT_DEFAULTS }, presenceEvents: true });
     assert.ok((await call('GET', '/v1/ws-channels')).body.channels.some((c: { name: string }) => c.name === name));
     const url = `${s.base.replace('http:', 'ws:')}/ws/${name}`;
     const c = await WsClient.connect(url, { authorization: s.admin });

@@ -175,6 +175,34 @@ describe('WebSocket gateway', function () {
       assert.equal(bogus.code, 'SB_ERR_INVALID_ACK_TOKEN');
     });
 
+    it('settles many tokens with one ack or nak frame and answers with counts and the tokens that failed', async function () {
+      const ch = await channel(`many${r}`);
+      const t = await topic();
+      const sub = await subscription(t);
+      for (let i = 0; i < 6; i++) await s.broker.publish({ topic: t, data: Buffer.from(`m${i}`), contentType: 'text/plain' });
+      const c = await connect(ch);
+      await c.request({ type: 'subscribe', sub: 'd', subscription: sub });
+      await c.request({ type: 'credit', sub: 'd', n: 6 });
+      const got = await c.messages('d', 6);
+      const acked = await c.request({ type: 'ack', sub: 'd', ackTokens: [...got.slice(0, 4).map((m) => m.ackToken), 'bogus'] });
+      assert.equal(acked.type, 'ok');
+      assert.equal(acked.settled, 4);
+      assert.deepEqual(acked.failed, [{ ackToken: 'bogus', code: 'SB_ERR_INVALID_ACK_TOKEN' }]);
+      const naked = await c.request({ type: 'nak', sub: 'd', ackTokens: got.slice(4).map((m) => m.ackToken), delayMs: 0 });
+      assert.deepEqual([naked.settled, naked.failed], [2, undefined]);
+      await c.request({ type: 'credit', sub: 'd', n: 10 });
+      const again = await c.messages('d', 2);
+      assert.deepEqual(again.map((m) => m.data).sort(), ['m4', 'm5'], 'only the nak\'d ones come back');
+      assert.equal((await c.request({ type: 'ack', sub: 'd', ackTokens: again.map((m) => m.ackToken) })).settled, 2);
+      await until(async () => {
+        const i = await s.broker.subscriptions.info(sub);
+        return i.ackPending === 0 && i.pending === 0;
+      }, 5000, 'all settled');
+      // Both forms at once, or an empty list, are frame errors.
+      assert.equal((await c.request({ type: 'ack', sub: 'd', ackToken: 'x', ackTokens: ['x'] })).code, 'SB_ERR_VALIDATION');
+      assert.equal((await c.request({ type: 'ack', sub: 'd', ackTokens: [] })).code, 'SB_ERR_VALIDATION');
+    });
+
     it('loses nothing across a client reconnect: un-acked messages come back', async function () {
       const ch = await channel(`recon${r}`);
       const t = await topic();

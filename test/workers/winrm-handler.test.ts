@@ -99,6 +99,7 @@ describe('winrm.exec handler (workers/winrm/handler.ts)', function () {
       log: log.child({ jobId: id, jobType: 'winrm.exec' }),
       broker,
       workerId: 'test-worker',
+      broadcast: () => ({ id: '' }),
     };
   }
 
