@@ -6,7 +6,7 @@
 import { createBroker, createLogger, createMetrics, type Logger } from '../broker/index.js';
 import { createSecurity } from '../security/index.js';
 import { ensureKeyringFile } from '../broker/secrets.js';
-import { createRestGateway } from '../gateways/index.js';
+import { createRestGateway, gatewayRegistry } from '../gateways/index.js';
 import { builtinHandlers, createWorker, resolveWorkerConfig } from '../workers/index.js';
 import type { ProcessConfig } from '../schemas/index.js';
 import { dirname, resolve } from 'node:path';
@@ -84,6 +84,14 @@ async function startStack(opts: DevOptions, logger: Logger, life: Lifecycle): Pr
     const config = resolveWorkerConfig({ id: `dev-${process.pid}`, types: handlers.map((h) => ({ type: h.type })) }, process.cwd());
     const worker = await createWorker({ broker, config, handlers, logger });
     life.add('worker', () => worker.stop({ drainMs: opts.drainMs ?? 10_000 }));
+  }
+
+  // Bridges (docs/bridges.md): every `bridge.*` definition of the config store runs here; stopped after
+  // the REST gateway, before the worker and the broker.
+  const bridges = gatewayRegistry['bridges']?.({ broker, security, logger: logger.child({ component: 'gateway', kind: 'bridges' }), metrics, config });
+  if (bridges) {
+    await bridges.start();
+    life.add('bridges', () => bridges.stop({ deadlineMs: opts.drainMs ?? 10_000 }));
   }
 
   const gateway = createRestGateway({ broker, security, logger: logger.child({ component: 'gateway', kind: 'rest' }), metrics, config });

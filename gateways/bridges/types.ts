@@ -1,3 +1,8 @@
+// CONTRACT NOTE (H5, no change to the shapes below): the runner validates each definition against
+// `kind.schema` with defaults filled (TypeBox Value.Default) before create(), and passes `def` without
+// the secret fields (those are in env.secrets). Metrics are derived by the runner from status(), so a
+// bridge only keeps counters. Shared helpers: gateways/bridges/state.ts (BridgeStatusKeeper, backoffMs,
+// sleep, withDeadline). Register a kind in gateways/bridges/kinds.ts with `registered(kind)`.
 /**
  * Bridges (docs/bridges.md): config objects that move messages between Switchboard topics and an
  * outside broker — RabbitMQ (gateways/amqp) or Kafka (gateways/kafka) — in either direction, at least

@@ -20,6 +20,8 @@ import { userRoutes } from './routes/users.js';
 import { winrmRoutes } from './routes/winrm.js';
 import { sqlRoutes } from './routes/sql.js';
 import { wsChannelRoutes } from './routes/ws-channels.js';
+import { bridgeRoutes } from './routes/bridges.js';
+import { wsOutgoingRoutes } from './routes/ws-outgoing.js';
 
 /** What the app needs from the gateway that owns it. */
 export interface AppState {
@@ -87,6 +89,8 @@ export function buildApp(deps: GatewayDeps, state: AppState): FastifyInstance {
   void app.register(winrmRoutes(deps));
   void app.register(sqlRoutes(deps));
   void app.register(wsChannelRoutes(deps));
+  void app.register(bridgeRoutes(deps));
+  void app.register(wsOutgoingRoutes(deps));
   void app.register(jobRoutes(deps));
   void app.register(rawPublishRoutes(deps, state.channels));
   return app;

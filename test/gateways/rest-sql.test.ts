@@ -143,6 +143,12 @@ describe('REST: SQL connections, passwords and ACL (/v1/connections/sql, /v1/sql
     const after = await api('POST', '/v1/jobs/sql.callproc', { connection: conn, procedure: proc, args: [2, 3] });
     assert.equal(after.status, 200, JSON.stringify(after.body));
     assert.deepEqual(after.body.output.rows.map((r: { total: unknown }) => Number(r.total)), [5]);
+
+    // Reading a secret back (config export) is off unless the deployment turns it on (SB_SECRET_EXPORT).
+    const exported = await api('POST', `/v1/connections/sql/${conn}/secrets`, { transportKey: randomBytes(32).toString('base64') });
+    assert.deepEqual([exported.status, exported.body.error.code], [403, 'SB_ERR_FORBIDDEN']);
+    assert.match(exported.body.error.message, /SB_SECRET_EXPORT/);
+    assert.ok(!JSON.stringify(exported.body).includes(DB_PASSWORD));
   });
 
   it('PATCH changes fields and keeps the password; the worker rebuilds its pool', async () => {

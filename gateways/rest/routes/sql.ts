@@ -12,10 +12,11 @@ import { SbError, isSbError } from '../../../broker/errors.js';
 import type { ConfigStore } from '../../../broker/types.js';
 import { SIMPLE_NAME_MAX, SIMPLE_NAME_PATTERN } from '../../../schemas/names.js';
 import {
-  SQL_CONN_PREFIX, SqlAcl, SqlAclPut, SqlConnCreate, SqlConnPatch, SqlConnView, SqlPasswordPut, sqlAclKey, sqlConnKey,
+  SQL_ACL_PREFIX, SQL_CONN_PREFIX, SqlAcl, SqlAclPut, SqlConnCreate, SqlConnPatch, SqlConnView, SqlPasswordPut, sqlAclKey, sqlConnKey,
   type SqlConnStored, type SqlConnView as ConnView,
 } from '../../../schemas/sql.js';
 import { processKeyring, sealSecret, secretAad, type Keyring } from '../../../broker/secrets.js';
+import { SealedSecrets, TransportBody, resealForExport } from '../secret-export.js';
 import type { GatewayDeps } from '../../types.js';
 import { authorize } from '../auth.js';
 import { ErrorBody, NoContent } from '../errors.js';
@@ -24,6 +25,7 @@ const Name = Type.String({ pattern: SIMPLE_NAME_PATTERN, maxLength: SIMPLE_NAME_
 const NameParams = Type.Object({ name: Name });
 const PrincipalParams = Type.Object({ principal: Name });
 const tags = ['connections'];
+// Config export (docs/config-as-code.md): secrets leave only sealed under a one-time key the caller sends.
 
 /** Options of {@link sqlRoutes}; `keyring` defaults to `SB_MASTER_KEYS` / `SB_MASTER_KEYS_FILE`. */
 export interface SqlRouteOptions {
@@ -111,6 +113,26 @@ export function sqlRoutes(deps: GatewayDeps, opts: SqlRouteOptions = {}): Fastif
       const stored: SqlConnStored = { ...old, password: seal(old.name, req.body.password), passwordSet: true, updatedAt: new Date().toISOString() };
       await store.put(sqlConnKey(old.name), stored);
       return reply.code(204).send(null);
+    });
+
+    app.post('/v1/connections/sql/:name/secrets', {
+      schema: {
+        tags, summary: 'The password of an SQL connection sealed under a one-time transport key (config export); none while it is the random one',
+        params: NameParams, body: TransportBody, response: { 200: SealedSecrets, '4xx': ErrorBody },
+      },
+    }, async (req) => {
+      authorize(security, req, 'manage');
+      const c = await mustGet(store, req.params.name);
+      const stored = c.passwordSet ? [{ field: 'password', sealed: c.password, aad: secretAad(sqlConnKey(c.name), 'password') }] : [];
+      return resealForExport(deps.config, keyring(), req.body.transportKey, stored);
+    });
+
+    app.get('/v1/sql/acl', {
+      schema: { tags: ['sql'], summary: 'Every SQL procedure ACL', response: { 200: Type.Object({ acls: Type.Array(SqlAcl) }), '4xx': ErrorBody } },
+    }, async (req) => {
+      authorize(security, req, 'manage');
+      await store.sync();
+      return { acls: store.list<SqlAcl>(SQL_ACL_PREFIX).map((e) => e.value) };
     });
 
     app.put('/v1/sql/acl/:principal', {

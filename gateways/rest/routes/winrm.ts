@@ -13,6 +13,7 @@ import {
   type WinrmHostStored, type WinrmHostView as HostView,
 } from '../../../schemas/winrm.js';
 import { processKeyring, sealSecret, secretAad, type Keyring } from '../../../broker/secrets.js';
+import { SealedSecrets, TransportBody, resealForExport } from '../secret-export.js';
 import type { GatewayDeps } from '../../types.js';
 import { authorize } from '../auth.js';
 import { ErrorBody, NoContent } from '../errors.js';
@@ -20,6 +21,7 @@ import { ErrorBody, NoContent } from '../errors.js';
 const Name = Type.String({ pattern: SIMPLE_NAME_PATTERN, maxLength: SIMPLE_NAME_MAX });
 const NameParams = Type.Object({ name: Name });
 const PrincipalParams = Type.Object({ principal: Name });
+// Config export (docs/config-as-code.md): secrets leave only sealed under a one-time key the caller sends.
 
 const hostKey = (name: string) => `${WINRM_HOST_PREFIX}${name}`;
 const aclKey = (principal: string) => `${WINRM_ACL_PREFIX}${principal}`;
@@ -74,6 +76,27 @@ export function winrmRoutes(deps: GatewayDeps, opts: WinrmRouteOptions = {}): Fa
       await mustGet(store, req.params.name);
       await store.delete(hostKey(req.params.name));
       return reply.code(204).send(null);
+    });
+
+    app.post('/v1/connections/winrm/:name/secrets', {
+      schema: {
+        tags: ['connections'], summary: 'The password and TLS key of a WinRM host sealed under a one-time transport key (config export)',
+        params: NameParams, body: TransportBody, response: { 200: SealedSecrets, '4xx': ErrorBody },
+      },
+    }, async (req) => {
+      authorize(security, req, 'manage');
+      const h = await mustGet(store, req.params.name);
+      const stored = [{ field: 'password', sealed: h.password, aad: secretAad(hostKey(h.name), 'password') }];
+      if (h.tls?.key) stored.push({ field: 'tls.key', sealed: h.tls.key, aad: secretAad(hostKey(h.name), 'tls.key') });
+      return resealForExport(deps.config, keyring(), req.body.transportKey, stored);
+    });
+
+    app.get('/v1/winrm/acl', {
+      schema: { tags: ['winrm'], summary: 'Every WinRM command ACL', response: { 200: Type.Object({ acls: Type.Array(WinrmAcl) }), '4xx': ErrorBody } },
+    }, async (req) => {
+      authorize(security, req, 'manage');
+      await store.sync();
+      return { acls: store.list<WinrmAcl>(WINRM_ACL_PREFIX).map((e) => e.value) };
     });
 
     app.put('/v1/winrm/acl/:principal', {
