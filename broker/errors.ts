@@ -50,6 +50,13 @@ export const ERROR_CODES = {
   SB_ERR_SQL_INVALID_NAME: { status: 422, retryable: false, meaning: 'A procedure name is not a plain (optionally schema-qualified) identifier; nothing was sent to the database.' },
   SB_ERR_SQL_DENIED: { status: 403, retryable: false, meaning: 'The SQL ACL does not let this principal call this procedure on this connection; nothing was sent to the database.' },
   SB_ERR_SQL_PASSWORD_NOT_SET: { status: 409, retryable: false, meaning: 'The SQL connection still has the random password it was created with; set its password first (admin API or CLI).' },
+  SB_ERR_CONFIG_CONFLICT: { status: 409, retryable: false, meaning: 'A config import would change something that cannot change in place (a subscription, a topic\'s storage) or create an object without a required secret; nothing was applied.' },
+  SB_ERR_CONFIG_IMPORT_FAILED: { status: 409, retryable: false, meaning: 'A config import failed while applying one object type; that type was restored to its previous state (types applied before it stay applied). The message names the object and the cause.' },
+  SB_ERR_CONFIG_INVALID: { status: 400, retryable: false, meaning: 'A configuration file is not valid YAML/JSON or breaks its schema; the message starts with `file:line:`.' },
+  SB_ERR_COMPONENT_NOT_FOUND: { status: 404, retryable: false, meaning: 'The component directory does not exist, or has no switchboard.yaml (`switchboard create` makes one).' },
+  SB_ERR_COMPONENT_EXISTS: { status: 409, retryable: false, meaning: '`switchboard create` was given a directory that exists and is not empty (pass --force to rewrite its switchboard.yaml).' },
+  SB_ERR_COMPONENT_RUNNING: { status: 409, retryable: false, meaning: 'The component in that directory is already running; the message names its pid.' },
+  SB_ERR_COMPONENT_START_FAILED: { status: 500, retryable: false, meaning: 'A started component exited, or was not up within the start timeout; the message ends with the last lines of its log.' },
 } as const satisfies Record<string, { status: number; retryable: boolean; meaning: string }>;
 
 /** A stable error code. */

@@ -43,8 +43,10 @@ export interface CommandIo {
   env: NodeJS.ProcessEnv;
   cwd: string;
   stdin: AsyncIterable<Uint8Array | string> & { isTTY?: boolean };
-  /** One line to stdout. */
-  out(line: string): void;
+  /** One line to stdout; false when the pipe is full: await drain() before writing much more. */
+  out(line: string): boolean | void;
+  /** Resolves once stdout takes more after out() returned false (a slow reader slows a stream down). */
+  drain?(): Promise<void>;
   /** Raw text to stdout (no newline added). */
   write(text: string): void;
   /** One line to stderr (notes, warnings). */

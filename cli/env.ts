@@ -15,13 +15,13 @@ export function intVar(env: Env, name: string): number | undefined {
   return n;
 }
 
-/** Reads a boolean-ish auth switch: only explicit "off" words disable auth. */
-function authEnabled(env: Env): boolean | undefined {
-  const raw = env['SB_AUTH']?.trim().toLowerCase();
+/** Reads an on/off switch; anything but the usual words is an error naming the variable. */
+function switchVar(env: Env, name: string): boolean | undefined {
+  const raw = env[name]?.trim().toLowerCase();
   if (raw === undefined || raw === '') return undefined;
   if (['off', 'false', '0', 'no', 'disabled'].includes(raw)) return false;
   if (['on', 'true', '1', 'yes', 'enabled'].includes(raw)) return true;
-  throw new Error(`SB_AUTH must be "on" or "off", got ${JSON.stringify(raw)}`);
+  throw new Error(`${name} must be "on" or "off", got ${JSON.stringify(raw)}`);
 }
 
 /** Puts `value` under `key` only when it is defined, so schema defaults fill the rest. */
@@ -37,12 +37,14 @@ export function processConfigFromEnv(env: Env): Readonly<ProcessConfig> {
   set(nats, 'user', env['SB_NATS_USER']);
   set(nats, 'pass', env['SB_NATS_PASS']);
   set(nats, 'configBucket', env['SB_CONFIG_BUCKET']);
+  set(nats, 'leasesBucket', env['SB_LEASES_BUCKET']);
   const http: Record<string, unknown> = {};
   set(http, 'host', env['SB_HTTP_HOST']);
   set(http, 'port', intVar(env, 'SB_HTTP_PORT'));
   set(http, 'bodyLimitBytes', intVar(env, 'SB_HTTP_BODY_LIMIT'));
   const auth: Record<string, unknown> = {};
-  set(auth, 'enabled', authEnabled(env));
+  set(auth, 'enabled', switchVar(env, 'SB_AUTH'));
+  set(auth, 'secretExport', switchVar(env, 'SB_SECRET_EXPORT'));
   set(auth, 'adminPassword', env['SB_ADMIN_PASSWORD']);
   const log: Record<string, unknown> = {};
   set(log, 'level', env['SB_LOG_LEVEL']);

@@ -1,98 +1,106 @@
-/** Help texts for `switchboard --help` and `switchboard <command> --help`. */
-import { CLIENT_ENV, SERVER_ENV, WORKER_ENV } from './env-vars.js';
+/**
+ * Renders `switchboard --help` and `switchboard COMMAND… --help` from the command specs
+ * (cli/commands.ts). Pure functions over specs: no imports of the registry (no cycle), nothing heavy.
+ */
+import type { ArgSpec, CommandSpec, OptionSpec } from './command-spec.js';
 
-function envList(vars: Record<string, string>): string {
-  return Object.entries(vars).map(([k, v]) => `  ${k.padEnd(20)} ${v}`).join('\n');
+/** The synopsis column is at most this wide; a longer synopsis pushes its summary further right. */
+const SYNOPSIS_WIDTH = 40;
+
+/** One `  NAME  description` line per environment variable (the lists live in cli/env-vars.ts). */
+export function envHelp(vars: Readonly<Record<string, string>>): string {
+  return Object.entries(vars).map(([k, v]) => `  ${k.padEnd(26)} ${v}`).join('\n');
 }
 
-/** The top-level help. */
-export const HELP = `switchboard — pub/sub and integration middleware on NATS JetStream
+/** `TOPIC`, `[DATA]`, `FILE...`, `[ARGS...]`. */
+function argSynopsis(a: ArgSpec): string {
+  const name = a.variadic ? `${a.name}...` : a.name;
+  return a.optional ? `[${name}]` : name;
+}
 
-Usage:
-  switchboard dev                      run the REST gateway (and a nats-server if none answers)
-  switchboard worker [--config FILE]   run jobs: the worker runtime with built-in and plugin handlers
-  switchboard pub TOPIC [DATA|-]       publish DATA (or stdin) to TOPIC
-  switchboard sub SUBSCRIPTION         pull, print and ack messages of a durable subscription
-  switchboard job TYPE [INPUT|-]       run a job via the gateway: sync, --async or --stream (NDJSON)
-  switchboard sql conn|call …          SQL connections (admin) and stored-procedure calls
-  switchboard help COMMAND             help for one command
+/** The visible sub-commands of a spec. */
+function visible(specs: readonly CommandSpec[] | undefined): CommandSpec[] {
+  return (specs ?? []).filter((s) => !s.hidden);
+}
 
-Run "switchboard COMMAND --help" for options. Docs: docs/configuration.md, docs/operations.md.
-Errors are printed on stderr as "error SB_ERR_…: message" with exit code 1; usage errors exit 2.`;
+/** What follows the command path in a synopsis: its arguments, or its sub-commands. */
+function tail(spec: CommandSpec): string {
+  const subs = visible(spec.subcommands);
+  if (subs.length > 0) return `${subs.map((s) => s.name).join('|')} ...`;
+  return (spec.args ?? []).map(argSynopsis).join(' ');
+}
 
-const COMMANDS: Record<string, string> = {
-  dev: `Usage: switchboard dev
+/** The usage line of a command (`path` runs from the top-level command to it). */
+export function usageLine(path: readonly CommandSpec[]): string {
+  const spec = path[path.length - 1]!;
+  const parts = ['switchboard', ...path.map((s) => s.name)];
+  if (visible(spec.subcommands).length > 0) parts.push('COMMAND', '...');
+  else {
+    parts.push(...(spec.args ?? []).map(argSynopsis));
+    if ((spec.options ?? []).length > 0) parts.push('[OPTIONS]');
+  }
+  return parts.join(' ');
+}
 
-Starts the REST gateway against SB_NATS_URL in this process and logs pino JSON on stdout.
-If nothing answers at SB_NATS_URL and nats-server is on PATH, starts one with JetStream
-(store .data/nats) and stops it on exit. If no admin password is configured, a generated one
-is printed once on stderr. SIGTERM/SIGINT drain and stop in reverse start order; a second
-signal exits at once; SB_SHUTDOWN_TIMEOUT_MS (default 20000) bounds the shutdown.
+/** `--timeout MS`, `-c, --config FILE`. */
+function optionSynopsis(o: Pick<OptionSpec, 'name' | 'short' | 'type' | 'value'>): string {
+  const long = `--${o.name}${o.type === 'string' ? ` ${o.value ?? 'VALUE'}` : ''}`;
+  return o.short ? `-${o.short}, ${long}` : `    ${long}`;
+}
 
-Environment:
-${envList(SERVER_ENV)}
-  SB_SHUTDOWN_TIMEOUT_MS  watchdog: exit 70 if shutdown takes longer (default 20000)`,
-  worker: `Usage: switchboard worker [--config FILE]
+/** Two aligned columns. */
+function columns(rows: ReadonlyArray<readonly [string, string]>, indent = '  '): string {
+  const width = Math.min(SYNOPSIS_WIDTH, Math.max(0, ...rows.map(([l]) => l.length)));
+  return rows.map(([l, r]) => {
+    if (!r) return `${indent}${l}`;
+    // Too long for the column: the text goes on the next line, aligned with the others.
+    if (l.length > width) return `${indent}${l}\n${indent}${' '.repeat(width)}  ${r}`;
+    return `${indent}${l.padEnd(width)}  ${r}`;
+  }).join('\n');
+}
 
-Runs jobs. FILE (YAML or JSON) has the WorkerConfig shape: types (type, concurrency, ackWaitMs,
-maxAttempts, backoffBaseMs, backoffMaxMs), handlers (module paths whose default export is a
-JobHandler or an array of them, relative to FILE), drainMs, heartbeatMs, id. Without --config the
-SB_WORKER_* variables below describe the worker. SIGTERM/SIGINT stop pulling, wait up to drainMs
-for in-flight jobs, hand the rest back to other workers, and exit 0. Docs: docs/workers.md.
+const HELP_OPTION: OptionSpec = { name: 'help', short: 'h', type: 'boolean', description: 'show this help' };
 
-Environment:
-${envList(SERVER_ENV)}
-${envList(WORKER_ENV)}
-  SB_SHUTDOWN_TIMEOUT_MS  watchdog: exit 70 if shutdown takes longer (default 20000)`,
-  pub: `Usage: switchboard pub TOPIC [DATA|-] [--content-type TYPE] [--key KEY]
+/** The help of one command or sub-command: usage, summary, description, arguments, options, sub-commands. */
+export function commandHelp(path: readonly CommandSpec[]): string {
+  const spec = path[path.length - 1]!;
+  const blocks: string[] = [`Usage: ${usageLine(path)}`, spec.summary];
+  // An "Environment:" paragraph of the description goes last, after the options.
+  const [text, env] = splitEnvironment(spec.description ?? '');
+  if (text) blocks.push(text);
+  const args = spec.args ?? [];
+  if (args.length > 0) blocks.push(`Arguments:\n${columns(args.map((a) => [argSynopsis(a), a.description ?? '']))}`);
+  const subs = visible(spec.subcommands);
+  if (subs.length > 0) {
+    const prefix = path.map((s) => s.name).join(' ');
+    blocks.push(`Commands:\n${columns(subs.map((s) => [`${prefix} ${s.name} ${tail(s)}`.trimEnd(), s.summary]))}`);
+    blocks.push(`Run "switchboard ${prefix} COMMAND --help" for the options of one.`);
+  }
+  const options = [...(spec.options ?? []), HELP_OPTION];
+  blocks.push(`Options:\n${columns(options.map((o) => [optionSynopsis(o), o.default !== undefined ? `${o.description} (default ${o.default})` : o.description]))}`);
+  if (env) blocks.push(env);
+  return blocks.join('\n\n');
+}
 
-Publishes DATA, or stdin when DATA is "-" or absent, byte for byte. Prints {id, topic, seq,
-duplicate} as JSON once JetStream stored the message.
+/** The description without its "Environment:" paragraph (and what follows it), and that part. */
+function splitEnvironment(description: string): [string, string] {
+  const at = description.search(/^Environment:/m);
+  if (at < 0) return [description.trim(), ''];
+  return [description.slice(0, at).trim(), description.slice(at).trim()];
+}
 
-Options:
-  --content-type TYPE  Content-Type of the message (default application/octet-stream)
-  --key KEY            Idempotency-Key: a retry with the same key is stored once
+/** The top-level help: every visible command with its synopsis and summary. */
+export function topHelp(commands: readonly CommandSpec[]): string {
+  const rows: Array<[string, string]> = visible(commands).map((c) => [`switchboard ${c.name} ${tail(c)}`.trimEnd(), c.summary]);
+  rows.push(['switchboard help COMMAND...', 'help for one command (as COMMAND --help)']);
+  return `switchboard — pub/sub and integration middleware on NATS JetStream
 
-Environment:
-${envList(CLIENT_ENV)}`,
-  job: `Usage: switchboard job TYPE [INPUT|-] [--async] [--stream] [--timeout MS]
+Usage: switchboard COMMAND [ARGS] [OPTIONS]
 
-Runs a job through POST /v1/jobs/TYPE. INPUT is JSON ("-" reads stdin; absent sends {}).
-Sync prints the final record as JSON; a failed job exits 1 with "error CODE: message".
+Commands:
+${columns(rows)}
 
-Options:
-  --async       print {id, status, duplicate} at once; GET /v1/jobs/ID reads the result
-  --stream      print each streamed item as one JSON line as it arrives, then {"$result": record};
-                a failure mid-stream exits 1 with "error CODE: message"; Ctrl-C cancels the job
-  --timeout MS  the job's deadline in ms; a sync call also waits this long (default: gateway's)
-
-Environment:
-${envList(CLIENT_ENV)}`,
-  sql: `Usage: switchboard sql conn create NAME --kind K --host H --port P --database D --user U [--pool N]
-       switchboard sql conn list | get NAME | delete NAME
-       switchboard sql conn password NAME      (new password read from stdin, never argv)
-       switchboard sql call CONN PROC [ARGS_JSON] [--stream] [--chunk-rows N] [--routine auto|function|procedure]
-
-A buffered call prints the job output as one JSON line; --stream prints one row per line as it
-arrives, then {"$result": record}. Docs: docs/sql.md.
-
-Environment:
-${envList(CLIENT_ENV)}`,
-  sub: `Usage: switchboard sub SUBSCRIPTION [--max N] [--wait MS] [--count N]
-
-Long-polls the subscription, prints each message as one JSON line on stdout, then acks it.
-Runs until --count messages were printed, or until SIGINT/SIGTERM.
-
-Options:
-  --max N      messages per pull (default 10)
-  --wait MS    long-poll wait per pull in ms (default 5000)
-  --count N    stop after N messages
-
-Environment:
-${envList(CLIENT_ENV)}`,
-};
-
-/** Help for one command, or the top-level help for an unknown one. */
-export function commandHelp(command: string): string {
-  return COMMANDS[command] ?? HELP;
+Run "switchboard COMMAND --help" for its arguments and options. Docs: docs/cli.md, docs/configuration.md.
+Exit codes: 0 ok; 1 error, printed on stderr as "error SB_ERR_…: message"; 2 usage error;
+70 shutdown watchdog; 130 a second SIGINT/SIGTERM. Tab completion: docs/completion.md.`;
 }

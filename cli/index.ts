@@ -10,4 +10,4 @@ export { ensureNats, answers, natsHostPort, findNatsServer, type AutoNats, type 
 export { Lifecycle, type StepFailure } from './lifecycle.js';
 export { runPub, runSub, readAll, intOption, type SubArgs } from './pubsub.js';
 export { runJobCommand, type JobArgs } from './jobs.js';
-export { HELP, commandHelp } from './help.js';
+export { commandHelp, topHelp, envHelp } from './help.js';

@@ -1,37 +1,47 @@
 #!/usr/bin/env node
 /**
  * The `switchboard` command. The only module that touches `process`: argv, env, stdio, signals,
- * exit codes and the shutdown watchdog (STYLE §7). Commands live in dev.ts and pubsub.ts.
+ * exit codes and the shutdown watchdog (STYLE §7). Commands are specs in cli/commands.ts: this file
+ * finds the spec, parses its arguments, prints help, and runs or serves it.
  */
 import { parseArgs } from 'node:util';
 // errors.js, not the broker's index: --help, pub and sub start ~1 s faster without the broker loaded.
 import { isSbError } from '../broker/errors.js';
-import { clientEnv } from './env-vars.js';
-import { intOption, runPub, runSub } from './pubsub.js';
-import { runJobCommand } from './jobs.js';
-import { runSql } from './sql.js';
-import { HELP, commandHelp } from './help.js';
+import type { CommandIo, CommandSpec, ParsedArgs, Stoppable } from './command-spec.js';
+import { COMMANDS } from './commands.js';
+import { commandHelp, topHelp } from './help.js';
+
+/** Exit code of a usage error (unknown command or option, missing argument). */
+const EXIT_USAGE = 2;
+/** Exit code when the shutdown watchdog fires. */
+const EXIT_WATCHDOG = 70;
+/** Exit code on a second SIGINT/SIGTERM. */
+const EXIT_SIGNAL = 130;
+/** After SIGINT/SIGTERM, how long a short command may take to finish on its own, in ms. */
+const ABORT_GRACE_MS = 2000;
 
 const say = (line: string): void => void process.stderr.write(`switchboard: ${line}\n`);
 const out = (line: string): void => void process.stdout.write(`${line}\n`);
 
-/** Turns a failure into one stderr line with its stable code; exit code 1. */
+/** A mistake in the command line: one stderr line, exit 2. */
+class UsageError extends Error {}
+
+/** Turns a failure into one stderr line with its stable code; exit code 1 (2 for a usage error). */
 function fail(e: unknown): void {
+  if (e instanceof UsageError) {
+    say(e.message);
+    process.exitCode = EXIT_USAGE;
+    return;
+  }
   if (isSbError(e)) say(`error ${e.code}: ${e.message}`);
   else say(`error: ${e instanceof Error ? e.message : String(e)}`);
   process.exitCode = 1;
 }
 
-/** Bounded shutdown: how long `dev` may take to stop before the watchdog exits non-zero, in ms. */
+/** Bounded shutdown: how long a long-running command may take to stop before the watchdog exits non-zero, in ms. */
 function shutdownDeadlineMs(): number {
   const n = Number(process.env['SB_SHUTDOWN_TIMEOUT_MS'] ?? '');
   return Number.isInteger(n) && n > 0 ? n : 20_000;
-}
-
-/** A long-running process (`dev`, `worker`) as the signal handling sees it. */
-interface Stoppable {
-  readonly logger: { info(obj: object, msg: string): void };
-  stop(): Promise<unknown[]>;
 }
 
 /**
@@ -51,14 +61,14 @@ async function runUntilSignalled(start: () => Promise<Stoppable>): Promise<void>
     if (stopping) {
       // A second signal means "now": the operator gave up on the drain.
       say(`${signal} again: exiting without waiting`);
-      process.exit(130);
+      process.exit(EXIT_SIGNAL);
     }
     stopping = true;
     const deadline = shutdownDeadlineMs();
     // unref: the watchdog must not be what keeps a cleanly stopped process alive.
     setTimeout(() => {
       say(`shutdown did not finish within ${deadline} ms; exiting`);
-      process.exit(70);
+      process.exit(EXIT_WATCHDOG);
     }, deadline).unref();
     running?.logger.info({ signal }, 'shutting down');
     if (running) shutdown(running);
@@ -70,115 +80,120 @@ async function runUntilSignalled(start: () => Promise<Stoppable>): Promise<void>
   if (stopping) shutdown(running);
 }
 
-async function dev(): Promise<void> {
-  await runUntilSignalled(async () => {
-    // Lazy imports: `pub`, `sub` and `--help` must not load TypeBox, fastify, NATS or security.
-    const { processConfigFromEnv } = await import('./env.js');
-    const config = processConfigFromEnv(process.env);
-    const { startDev } = await import('./dev.js');
-    return startDev({ config, say, jobs: process.env['SB_DEV_JOBS'] !== 'off' });
-  });
+/**
+ * For short commands: the first SIGINT/SIGTERM aborts `io.signal` (a long-poll stops, a streamed job
+ * is cancelled) and gives the command ABORT_GRACE_MS to finish (e.g. to ack what it printed); one
+ * that does not, or a second signal, exits 130 — as the default handler would have.
+ */
+function abortOnSignal(ac: AbortController): void {
+  const onSignal = (): void => {
+    if (ac.signal.aborted) process.exit(EXIT_SIGNAL);
+    ac.abort();
+    setTimeout(() => process.exit(EXIT_SIGNAL), ABORT_GRACE_MS).unref();
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
 }
 
-async function worker(argv: string[]): Promise<void> {
-  const { values } = parseArgs({ args: argv, options: { config: { type: 'string', short: 'c' }, help: { type: 'boolean', short: 'h' } } });
-  if (values.help) return out(commandHelp('worker'));
-  await runUntilSignalled(async () => {
-    const { processConfigFromEnv } = await import('./env.js');
-    const config = processConfigFromEnv(process.env);
-    const { startWorkerProcess } = await import('./worker.js');
-    // Fault tests only (docs/workers.md): die right after a result is recorded, before its ack.
-    const afterResult = process.env['SB_FAULT_KILL_AFTER_RESULT'] === '1' ? () => process.kill(process.pid, 'SIGKILL') : undefined;
-    return startWorkerProcess({
-      config, env: process.env, cwd: process.cwd(),
-      ...(values.config ? { configPath: values.config } : {}),
-      ...(afterResult ? { afterResult } : {}),
-    });
-  });
-}
-
-async function pub(argv: string[]): Promise<void> {
-  const { values, positionals } = parseArgs({
-    args: argv, allowPositionals: true,
-    options: { 'content-type': { type: 'string' }, key: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
-  });
-  if (values.help) return out(commandHelp('pub'));
-  const stdin = process.stdin;
-  await runPub(clientEnv(process.env), { topic: positionals[0], data: positionals[1], contentType: values['content-type'], key: values.key }, { stdin, out });
-}
-
-async function sub(argv: string[]): Promise<void> {
-  const { values, positionals } = parseArgs({
-    args: argv, allowPositionals: true,
-    options: { max: { type: 'string' }, wait: { type: 'string' }, count: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
-  });
-  if (values.help) return out(commandHelp('sub'));
-  const ac = new AbortController();
-  // Ctrl-C aborts the long-poll in flight; a batch already received is still printed and acked.
-  process.once('SIGINT', () => ac.abort());
-  process.once('SIGTERM', () => ac.abort());
-  await runSub(clientEnv(process.env), {
-    subscription: positionals[0],
-    max: intOption('max', values.max, 10) ?? 10,
-    waitMs: intOption('wait', values.wait, 5000) ?? 5000,
-    count: intOption('count', values.count, undefined),
-  }, { out, signal: ac.signal });
-}
-
-async function job(argv: string[]): Promise<void> {
-  const { values, positionals } = parseArgs({
-    args: argv, allowPositionals: true,
-    options: { async: { type: 'boolean' }, stream: { type: 'boolean' }, timeout: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
-  });
-  if (values.help) return out(commandHelp('job'));
-  const ac = new AbortController();
-  // Ctrl-C closes the connection: the gateway cancels a streamed job; a sync or async one keeps running.
-  process.once('SIGINT', () => ac.abort());
-  process.once('SIGTERM', () => ac.abort());
-  await runJobCommand(clientEnv(process.env), {
-    type: positionals[0], input: positionals[1], async: values.async, stream: values.stream,
-    timeoutMs: intOption('timeout', values.timeout, undefined),
-  }, {
+function commandIo(signal: AbortSignal): CommandIo {
+  return {
+    env: process.env,
+    cwd: process.cwd(),
     stdin: process.stdin,
     out: (line) => process.stdout.write(`${line}\n`),
     drain: () => new Promise<void>((resolve) => void process.stdout.once('drain', () => resolve())),
-    signal: ac.signal,
-  });
+    write: (text) => void process.stdout.write(text),
+    err: (line) => void process.stderr.write(`${line}\n`),
+    writeErr: (text) => void process.stderr.write(text),
+    stdoutIsTTY: process.stdout.isTTY === true,
+    stderrIsTTY: process.stderr.isTTY === true,
+    signal,
+  };
 }
 
-async function sql(argv: string[]): Promise<void> {
-  if (argv.length === 0 || argv.includes('--help') || argv.includes('-h')) return out(commandHelp('sql'));
-  const ac = new AbortController();
-  process.once('SIGINT', () => ac.abort());
-  process.once('SIGTERM', () => ac.abort());
-  await runSql(clientEnv(process.env), argv, { stdin: process.stdin, out, signal: ac.signal });
+/** The command path named by the leading words of `argv`, and the words after it. */
+function resolve(argv: readonly string[]): { path: CommandSpec[]; rest: string[] } {
+  const path: CommandSpec[] = [];
+  let specs: readonly CommandSpec[] = COMMANDS;
+  let i = 0;
+  while (i < argv.length) {
+    const spec = specs.find((s) => s.name === argv[i]);
+    if (!spec) break;
+    path.push(spec);
+    i++;
+    if (!spec.subcommands) break;
+    specs = spec.subcommands;
+  }
+  return { path, rest: argv.slice(i) };
+}
+
+const names = (path: readonly CommandSpec[]): string => path.map((s) => s.name).join(' ');
+
+/** Whether the words before `--` ask for help. */
+function wantsHelp(rest: readonly string[]): boolean {
+  const end = rest.indexOf('--');
+  return (end < 0 ? rest : rest.slice(0, end)).some((w) => w === '--help' || w === '-h');
+}
+
+/** Parses `rest` against the spec's options and arguments; a mismatch is a UsageError. */
+function parse(path: readonly CommandSpec[], rest: string[]): ParsedArgs {
+  const spec = path[path.length - 1]!;
+  const options: Record<string, { type: 'string' | 'boolean'; short?: string; multiple?: boolean }> = {};
+  for (const o of spec.options ?? []) options[o.name] = { type: o.type, ...(o.short ? { short: o.short } : {}), ...(o.multiple ? { multiple: true } : {}) };
+  const see = `; see "switchboard ${names(path)} --help"`;
+  let parsed: ParsedArgs;
+  try {
+    const r = parseArgs({ args: rest, options, allowPositionals: true, strict: true });
+    // A `multiple` option is all strings or all booleans (one type per option).
+    parsed = { values: r.values as ParsedArgs['values'], positionals: r.positionals };
+  } catch (e) {
+    // node:util's message goes on about '--'; the first sentence names the problem.
+    throw new UsageError(`${(e as Error).message.split('\n')[0]!.replace(/\. To specify .*$/, '')}${see}`);
+  }
+  const args = spec.args ?? [];
+  const missing = args.filter((a) => !a.optional && !a.variadic).slice(parsed.positionals.length);
+  if (missing.length > 0) throw new UsageError(`missing ${missing.map((a) => a.name).join(' ')}: switchboard ${usageTail(path)}${see}`);
+  if (!args.some((a) => a.variadic) && parsed.positionals.length > args.length) {
+    throw new UsageError(`unexpected argument ${JSON.stringify(parsed.positionals[args.length])}${see}`);
+  }
+  return parsed;
+}
+
+function usageTail(path: readonly CommandSpec[]): string {
+  const spec = path[path.length - 1]!;
+  return [names(path), ...(spec.args ?? []).map((a) => (a.optional ? `[${a.name}]` : a.name))].join(' ');
+}
+
+/** `switchboard help WORDS…`: the help of the command they name. */
+function help(words: string[]): void {
+  if (words.length === 0) return out(topHelp(COMMANDS));
+  const { path, rest } = resolve(words);
+  if (path.length === 0 || rest.length > 0) throw new UsageError(`no command ${JSON.stringify(words.join(' '))}; see switchboard --help`);
+  out(commandHelp(path));
 }
 
 async function main(argv: string[]): Promise<void> {
-  const [command, ...rest] = argv;
-  switch (command) {
-    case undefined:
-    case '-h':
-    case '--help':
-    case 'help':
-      return out(rest[0] ? commandHelp(rest[0]) : HELP);
-    case 'dev':
-      if (rest.includes('--help') || rest.includes('-h')) return out(commandHelp('dev'));
-      return dev();
-    case 'worker':
-      return worker(rest);
-    case 'pub':
-      return pub(rest);
-    case 'sub':
-      return sub(rest);
-    case 'job':
-      return job(rest);
-    case 'sql':
-      return sql(rest);
-    default:
-      say(`unknown command ${JSON.stringify(command)}; see switchboard --help`);
-      process.exitCode = 2;
+  const [first, ...after] = argv;
+  if (first === undefined || first === '--help' || first === '-h') return out(topHelp(COMMANDS));
+  if (first === 'help') return help(after);
+  const { path, rest } = resolve(argv);
+  const spec = path[path.length - 1];
+  if (!spec) throw new UsageError(`unknown command ${JSON.stringify(first)}; see switchboard --help`);
+  if (wantsHelp(rest)) return out(commandHelp(path));
+  if (!spec.run && !spec.serve) {
+    // A group: bare, it shows its sub-commands; anything else after it is not one of them.
+    if (rest.length === 0) return out(commandHelp(path));
+    throw new UsageError(`unknown command ${JSON.stringify(`${names(path)} ${rest[0]}`)}; see "switchboard ${names(path)} --help"`);
   }
+  const args = parse(path, rest);
+  // A command with both (`start`): --fg asks for the long-running form.
+  if (spec.serve && (!spec.run || args.values['fg'] === true)) {
+    const serve = spec.serve.bind(spec);
+    return runUntilSignalled(() => serve(args, commandIo(new AbortController().signal)));
+  }
+  const ac = new AbortController();
+  abortOnSignal(ac);
+  await spec.run!(args, commandIo(ac.signal));
 }
 
 main(process.argv.slice(2)).catch(fail);
