@@ -9,6 +9,14 @@ import { Type, type Static } from '@sinclair/typebox';
 /** Config-store key prefix of bridge definitions. */
 export const BRIDGE_PREFIX = 'bridge.';
 
+/** Default dead-letter topic of inbound bridges (poison messages). */
+export const BRIDGE_DEAD_TOPIC = 'bridges.dead';
+
+/** The principal a bridge publishes as: `:` is not allowed in user names, so it cannot be impersonated. */
+export function bridgePublisher(name: string): string {
+  return `bridge:${name}`;
+}
+
 /** Kinds of bridges: `<protocol>-in` publishes into a topic, `<protocol>-out` delivers a subscription. */
 export const BRIDGE_KINDS = ['amqp-in', 'amqp-out', 'kafka-in', 'kafka-out'] as const;
 export type BridgeKindName = (typeof BRIDGE_KINDS)[number];

@@ -7,21 +7,20 @@
  * what was stored but not acked).
  */
 import type { AmqpInDefinition } from '../../schemas/bridge-amqp.js';
-import type { BridgeDefinition } from '../../schemas/bridge.js';
+import { BRIDGE_DEAD_TOPIC, bridgePublisher, type BridgeDefinition } from '../../schemas/bridge.js';
+import type { PublishRequest } from '../../broker/types.js';
 import type { PublishResult } from '../../schemas/message.js';
 import { isSbError, SbError, toSbError } from '../../broker/errors.js';
-import type { Bridge, BridgeEnv, BridgeKind } from '../bridges/types.js';
-import { backoffMs, BridgeStatusKeeper, sleep, withDeadline } from '../bridges/state.js';
+import type { BridgeEnv, BridgeKind } from '../bridges/types.js';
+import { BridgeBase, backoffMs, sleep, type BridgeStatusKeeper } from '../bridges/state.js';
 import { AmqpInDefinition as AmqpInSchema } from '../../schemas/bridge-amqp.js';
 import { openAmqp, redactUrl, type AmqpChannel, type AmqpConnection, type AmqpMessage } from './driver.js';
-import { bridgePublisher, inboundRequest, type BridgePublish } from './mapping.js';
+import { inboundRequest } from './mapping.js';
 import { isJsonContentType } from '../rest/payload.js';
 
 /** A stored amqp-in definition. */
 export type AmqpInStored = AmqpInDefinition & BridgeDefinition & { kind: 'amqp-in' };
 
-/** Default dead-letter topic of inbound bridges. */
-export const BRIDGE_DEAD_TOPIC = 'bridges.dead';
 
 type Outcome = 'pending' | 'ack' | 'reject';
 interface Entry { msg: AmqpMessage; outcome: Outcome }
@@ -41,60 +40,35 @@ export const amqpInKind: BridgeKind<AmqpInStored> = {
 };
 
 /** One running amqp-in bridge. */
-export class AmqpInBridge implements Bridge {
-  readonly name: string;
-  private readonly keeper: BridgeStatusKeeper;
-  private readonly abort = new AbortController();
-  private loop: Promise<void> | undefined;
-  private stopping: Promise<void> | undefined;
+export class AmqpInBridge extends BridgeBase {
   private session: InboundSession | undefined;
 
   constructor(private readonly def: AmqpInStored, private readonly env: BridgeEnv) {
-    this.name = def.name;
-    this.keeper = new BridgeStatusKeeper(def.name, def.kind);
+    super(def);
   }
 
-  start(): void {
-    this.loop ??= this.run();
-  }
-
-  status() {
-    return this.keeper.status();
-  }
-
-  stop(opts: { deadlineMs?: number } = {}): Promise<void> {
-    this.stopping ??= this.shutdown(opts.deadlineMs ?? 5000);
-    return this.stopping;
-  }
-
-  private async shutdown(deadlineMs: number): Promise<void> {
-    this.keeper.set('stopping');
-    this.abort.abort();
-    const t0 = Date.now();
+  protected override async drain(deadlineMs: number): Promise<void> {
     await this.session?.end({ why: 'stop' }, deadlineMs);
-    // A connect in progress ends by itself (10 s timeout at most); do not wait past the deadline for it.
-    await withDeadline(this.loop, Math.max(0, deadlineMs - (Date.now() - t0)));
-    this.keeper.set('stopped');
   }
 
-  private async run(): Promise<void> {
+  protected async run(): Promise<void> {
     const { initialMs = 500, maxMs = 30_000 } = this.def.reconnect ?? {};
     let attempt = 0;
     let failed = false;
-    while (!this.abort.signal.aborted) {
+    while (!this.signal.aborted) {
       // A definition problem stays `failed` while retrying; an outage shows `reconnecting`.
       this.keeper.set(attempt === 0 ? 'connecting' : failed ? 'failed' : 'reconnecting');
       let end: End;
       try {
         const conn = await openAmqp({ url: this.def.url, password: this.env.secrets['password'], heartbeatSec: this.def.heartbeatSec ?? 10, connectionName: `switchboard ${this.name}` });
         this.session = new InboundSession(this.def, this.env, conn, this.keeper);
-        end = await this.session.run(this.abort.signal);
+        end = await this.session.run(this.signal);
         if (end.why === 'closed' && this.session.delivered) attempt = 0; // it worked for a while: start the backoff over
       } catch (e) {
         end = { why: isTopologyError(e) || isSbError(e, 'SB_ERR_TOPIC_NOT_FOUND') ? 'topic' : 'closed', error: e };
       }
       this.session = undefined;
-      if (this.abort.signal.aborted) break;
+      if (this.signal.aborted) break;
       if (end.error !== undefined) {
         this.keeper.fail(end.error);
         this.env.logger.warn({ bridge: this.name, url: redactUrl(this.def.url), err: errText(end.error), why: end.why }, 'amqp-in bridge interrupted; reconnecting');
@@ -103,9 +77,9 @@ export class AmqpInBridge implements Bridge {
       this.keeper.set(failed ? 'failed' : 'reconnecting');
       attempt++;
       this.keeper.count('reconnects');
-      await sleep(backoffMs(attempt, initialMs, maxMs), this.abort.signal);
+      await sleep(backoffMs(attempt, initialMs, maxMs), this.signal);
       // The backbone is down: consuming again would only requeue the same window. Wait for it.
-      await backboneReady(this.env.broker, this.abort.signal);
+      await backboneReady(this.env.broker, this.signal);
     }
   }
 }
@@ -249,7 +223,7 @@ class InboundSession {
   private async deadLetter(msg: AmqpMessage, why: SbError): Promise<void> {
     const base = inboundRequest(msg, { topic: this.deadTopic, bridge: this.def.name, useMessageId: false, headerPrefix: this.def.headerPrefix ?? 'Amqp-' });
     const tooBig = why.code === 'SB_ERR_PAYLOAD_TOO_LARGE';
-    const req: BridgePublish = {
+    const req: PublishRequest = {
       ...base,
       data: tooBig ? new Uint8Array(0) : msg.content,
       headers: {

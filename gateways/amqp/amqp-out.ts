@@ -10,8 +10,8 @@ import { AmqpOutDefinition as AmqpOutSchema } from '../../schemas/bridge-amqp.js
 import type { BridgeDefinition } from '../../schemas/bridge.js';
 import type { DeliveredMessage } from '../../broker/types.js';
 import { isSbError } from '../../broker/errors.js';
-import type { Bridge, BridgeEnv, BridgeKind } from '../bridges/types.js';
-import { backoffMs, BridgeStatusKeeper, sleep, withDeadline } from '../bridges/state.js';
+import type { BridgeEnv, BridgeKind } from '../bridges/types.js';
+import { BridgeBase, backoffMs, sleep, withDeadline, type BridgeStatusKeeper } from '../bridges/state.js';
 import { openAmqp, redactUrl, type AmqpConfirmChannel, type AmqpConnection } from './driver.js';
 import { outboundMessage } from './mapping.js';
 import { isTopologyError } from './amqp-in.js';
@@ -31,66 +31,43 @@ export const amqpOutKind: BridgeKind<AmqpOutStored> = {
 };
 
 /** One running amqp-out bridge. */
-export class AmqpOutBridge implements Bridge {
-  readonly name: string;
-  private readonly keeper: BridgeStatusKeeper;
-  private readonly abort = new AbortController();
-  private loop: Promise<void> | undefined;
-  private stopping: Promise<void> | undefined;
+export class AmqpOutBridge extends BridgeBase {
   private session: OutboundSession | undefined;
 
   constructor(private readonly def: AmqpOutStored, private readonly env: BridgeEnv) {
-    this.name = def.name;
-    this.keeper = new BridgeStatusKeeper(def.name, def.kind);
+    super(def);
   }
 
-  start(): void {
-    this.loop ??= this.run();
+  protected override async drain(deadlineMs: number): Promise<void> {
+    await this.session?.end(deadlineMs);
   }
 
-  status() {
-    return this.keeper.status();
-  }
-
-  stop(opts: { deadlineMs?: number } = {}): Promise<void> {
-    this.stopping ??= (async () => {
-      const deadlineMs = opts.deadlineMs ?? 5000;
-      const t0 = Date.now();
-      this.keeper.set('stopping');
-      this.abort.abort();
-      await this.session?.end(deadlineMs);
-      await withDeadline(this.loop, Math.max(0, deadlineMs - (Date.now() - t0)));
-      this.keeper.set('stopped');
-    })();
-    return this.stopping;
-  }
-
-  private async run(): Promise<void> {
+  protected async run(): Promise<void> {
     const { initialMs = 500, maxMs = 30_000 } = this.def.reconnect ?? {};
     let attempt = 0;
     let failed = false;
-    while (!this.abort.signal.aborted) {
+    while (!this.signal.aborted) {
       this.keeper.set(attempt === 0 ? 'connecting' : failed ? 'failed' : 'reconnecting');
       let error: unknown;
       try {
         const conn = await openAmqp({ url: this.def.url, password: this.env.secrets['password'], heartbeatSec: this.def.heartbeatSec ?? 10, connectionName: `switchboard ${this.name}` });
         this.session = new OutboundSession(this.def, this.env, conn, this.keeper);
-        error = await this.session.run(this.abort.signal);
+        error = await this.session.run(this.signal);
         if (this.session.published) attempt = 0;
       } catch (e) {
         error = e;
       }
       this.session = undefined;
       failed = isTopologyError(error) || isSbError(error, 'SB_ERR_SUBSCRIPTION_NOT_FOUND');
-      if (!this.abort.signal.aborted) this.keeper.set(failed ? 'failed' : 'reconnecting');
-      if (this.abort.signal.aborted) break;
+      if (!this.signal.aborted) this.keeper.set(failed ? 'failed' : 'reconnecting');
+      if (this.signal.aborted) break;
       if (error !== undefined) {
         this.keeper.fail(error);
         this.env.logger.warn({ bridge: this.name, url: redactUrl(this.def.url), err: error instanceof Error ? error.message : String(error) }, 'amqp-out bridge interrupted; reconnecting');
       }
       attempt++;
       this.keeper.count('reconnects');
-      await sleep(backoffMs(attempt, initialMs, maxMs), this.abort.signal);
+      await sleep(backoffMs(attempt, initialMs, maxMs), this.signal);
     }
   }
 }

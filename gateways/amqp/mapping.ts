@@ -2,11 +2,10 @@
  * AMQP properties ⇄ envelope (docs/bridges.md, "Header mapping"). Pure functions, no driver calls.
  */
 import type { DeliveredMessage, PublishRequest } from '../../broker/types.js';
+import { bridgePublisher } from '../../schemas/bridge.js';
 import { HEADERS } from '../../schemas/message.js';
 import type { AmqpMessage, AmqpPublishOptions } from './driver.js';
 
-/** A publish request with the AMQP properties and headers as extra envelope headers. */
-export type BridgePublish = PublishRequest;
 
 /** Envelope header names set by the inbound mapping, besides `<prefix><amqp header>`. */
 export const AMQP_IN_HEADERS = {
@@ -25,13 +24,9 @@ const HEADER_NAME_BAD = /[^A-Za-z0-9_.-]/g;
 const HEADER_VALUE_BAD = /[\r\n]/g;
 const MAX_HEADER_VALUE = 4096;
 
-/** The principal a bridge publishes as: `:` is not allowed in user names, so it cannot be impersonated. */
-export function bridgePublisher(name: string): string {
-  return `bridge:${name}`;
-}
 
 /** One AMQP delivery as a publish into `topic`. */
-export function inboundRequest(msg: AmqpMessage, opts: { topic: string; bridge: string; useMessageId: boolean; headerPrefix: string }): BridgePublish {
+export function inboundRequest(msg: AmqpMessage, opts: { topic: string; bridge: string; useMessageId: boolean; headerPrefix: string }): PublishRequest {
   const p = msg.properties;
   const headers: Record<string, string> = {};
   const put = (k: string, v: unknown): void => {
@@ -50,7 +45,7 @@ export function inboundRequest(msg: AmqpMessage, opts: { topic: string; bridge: 
   put(AMQP_IN_HEADERS.exchange, msg.fields.exchange || undefined);
   put(AMQP_IN_HEADERS.routingKey, msg.fields.routingKey || undefined);
 
-  const req: BridgePublish = { topic: opts.topic, data: msg.content, publisher: bridgePublisher(opts.bridge), headers };
+  const req: PublishRequest = { topic: opts.topic, data: msg.content, publisher: bridgePublisher(opts.bridge), headers };
   if (typeof p.contentType === 'string' && p.contentType !== '') req.contentType = p.contentType;
   const messageId = typeof p.messageId === 'string' ? p.messageId : undefined;
   if (opts.useMessageId && messageId) req.idempotencyKey = messageId.slice(0, 1024);

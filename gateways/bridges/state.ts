@@ -3,7 +3,8 @@
  * last error) and the reconnect delay (capped exponential backoff with jitter). Adapters keep one
  * {@link BridgeStatusKeeper} and call `state()`, `count()` and `fail()`; the runner reads `status()`.
  */
-import type { BridgeCounters, BridgeState, BridgeStatus } from '../../schemas/bridge.js';
+import type { BridgeCounters, BridgeDefinition, BridgeState, BridgeStatus } from '../../schemas/bridge.js';
+import type { Bridge } from './types.js';
 import { isSbError } from '../../broker/errors.js';
 
 /** Keeps one bridge's status; `status()` returns a copy. */
@@ -72,4 +73,59 @@ export async function withDeadline(p: Promise<unknown> | undefined, ms: number):
   let timer: NodeJS.Timeout | undefined;
   await Promise.race([p.catch(() => undefined), new Promise<void>((r) => { timer = setTimeout(r, ms); })]);
   clearTimeout(timer);
+}
+
+/**
+ * The shell every bridge shares: start once; stop once — state `stopping`, abort `signal`, let the
+ * subclass settle what is in flight (`drain`), wait for its loop, all within the deadline, then
+ * `stopped`; status from the keeper. A subclass writes `run()` (its connect/reconnect loop, which
+ * ends once `signal` aborted) and, if it holds work a stop must settle, `drain(deadlineMs)`.
+ */
+export abstract class BridgeBase implements Bridge {
+  readonly name: string;
+  protected readonly keeper: BridgeStatusKeeper;
+  private readonly abort = new AbortController();
+  private loop: Promise<void> | undefined;
+  private stopping: Promise<void> | undefined;
+
+  constructor(def: Pick<BridgeDefinition, 'name' | 'kind'>) {
+    this.name = def.name;
+    this.keeper = new BridgeStatusKeeper(def.name, def.kind);
+  }
+
+  /** Aborted when the bridge is asked to stop. */
+  protected get signal(): AbortSignal {
+    return this.abort.signal;
+  }
+
+  start(): void {
+    this.loop ??= this.run();
+  }
+
+  status(): BridgeStatus {
+    return this.keeper.status();
+  }
+
+  stop(opts: { deadlineMs?: number } = {}): Promise<void> {
+    this.stopping ??= this.shutdown(opts.deadlineMs ?? 5000);
+    return this.stopping;
+  }
+
+  /** The bridge's life: connect, move messages, reconnect with backoff; returns once `signal` aborted. */
+  protected abstract run(): Promise<void>;
+
+  /** Settles in-flight work at a stop (the default: nothing beyond what `run` does when aborted). */
+  protected async drain(_deadlineMs: number): Promise<void> {
+    // nothing
+  }
+
+  private async shutdown(deadlineMs: number): Promise<void> {
+    this.keeper.set('stopping');
+    this.abort.abort();
+    const t0 = Date.now();
+    await this.drain(deadlineMs);
+    // A connect in progress ends by itself; do not wait past the deadline for it.
+    await withDeadline(this.loop, Math.max(0, deadlineMs - (Date.now() - t0)));
+    this.keeper.set('stopped');
+  }
 }

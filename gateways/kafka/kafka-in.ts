@@ -8,20 +8,18 @@
  * makes the replay a duplicate inside the topic's dedup window, not a second message.
  */
 import type { KafkaInDefinition } from '../../schemas/bridge-kafka.js';
-import type { BridgeDefinition, BridgeStatus } from '../../schemas/bridge.js';
+import { BRIDGE_DEAD_TOPIC, type BridgeDefinition } from '../../schemas/bridge.js';
+import type { PublishRequest } from '../../broker/types.js';
 import { KafkaInDefinition as KafkaInSchema } from '../../schemas/bridge-kafka.js';
 import type { PublishResult } from '../../schemas/message.js';
 import { isSbError, SbError } from '../../broker/errors.js';
-import type { Bridge, BridgeEnv, BridgeKind } from '../bridges/types.js';
-import { backoffMs, BridgeStatusKeeper, sleep } from '../bridges/state.js';
+import type { BridgeEnv, BridgeKind } from '../bridges/types.js';
+import { BridgeBase, backoffMs, sleep } from '../bridges/state.js';
 import { createKafka, kafkaErrorText, type EachBatchPayload, type KafkaConsumer, type KafkaMessage } from './driver.js';
-import { inboundRequest, recordKey, type KafkaPublish, type RecordOrigin } from './mapping.js';
+import { inboundRequest, recordKey, type RecordOrigin } from './mapping.js';
 
 /** A stored kafka-in definition. */
 export type KafkaInStored = KafkaInDefinition & BridgeDefinition & { kind: 'kafka-in' };
-
-/** Dead-letter topic when the definition names none (the same default as amqp-in). */
-export const KAFKA_DEAD_TOPIC = 'bridges.dead';
 
 /** Codes that say "this record can never be stored": poison. */
 const POISON = new Set(['SB_ERR_PAYLOAD_TOO_LARGE', 'SB_ERR_VALIDATION']);
@@ -35,58 +33,30 @@ export const kafkaInKind: BridgeKind<KafkaInStored> = {
 };
 
 /** One running kafka-in bridge. */
-export class KafkaInBridge implements Bridge {
-  readonly name: string;
-  private readonly keeper: BridgeStatusKeeper;
-  private readonly abort = new AbortController();
-  private loop: Promise<void> | undefined;
-  private stopping: Promise<void> | undefined;
+export class KafkaInBridge extends BridgeBase {
   private consumer: KafkaConsumer | undefined;
   private readonly log;
 
   constructor(private readonly def: KafkaInStored, private readonly env: BridgeEnv) {
-    this.name = def.name;
-    this.keeper = new BridgeStatusKeeper(def.name, def.kind);
+    super(def);
     this.log = env.logger.child({ component: 'bridge', kind: 'kafka-in', bridge: def.name });
   }
 
-  start(): void {
-    this.loop ??= this.run();
-  }
-
-  status(): BridgeStatus {
-    return this.keeper.status();
-  }
-
-  stop(opts: { deadlineMs?: number } = {}): Promise<void> {
-    this.stopping ??= this.shutdown(opts.deadlineMs ?? 5000);
-    return this.stopping;
-  }
-
-  private async shutdown(deadlineMs: number): Promise<void> {
-    this.keeper.set('stopping');
-    this.abort.abort();
-    // disconnect() waits for the running batches: they stop at their next chunk, commit what was stored.
-    let timer: NodeJS.Timeout | undefined;
-    const late = new Promise<void>((r) => { timer = setTimeout(r, deadlineMs); });
-    await Promise.race([this.loop, late]);
-    clearTimeout(timer);
-    this.keeper.set('stopped');
-  }
-
-  private async run(): Promise<void> {
+  // A stop: run() sees the abort and disconnects, which waits for the running batches (they stop at
+  // their next chunk and commit what was stored).
+  protected async run(): Promise<void> {
     const { initialMs = 500, maxMs = 30_000 } = this.def.reconnect ?? {};
     let attempt = 0;
-    while (!this.abort.signal.aborted) {
+    while (!this.signal.aborted) {
       this.keeper.set(attempt === 0 ? 'connecting' : 'reconnecting');
       const error = await this.session();
-      if (this.abort.signal.aborted) break;
+      if (this.signal.aborted) break;
       this.keeper.fail(error);
       this.log.warn({ err: kafkaErrorText(error) }, 'kafka-in bridge interrupted; reconnecting');
       if (isSbError(error, 'SB_ERR_TOPIC_NOT_FOUND')) this.keeper.set('failed');
       attempt = this.keeper.state === 'running' ? 1 : attempt + 1;
       this.keeper.count('reconnects');
-      await sleep(backoffMs(attempt, initialMs, maxMs), this.abort.signal);
+      await sleep(backoffMs(attempt, initialMs, maxMs), this.signal);
     }
   }
 
@@ -110,7 +80,7 @@ export class KafkaInBridge implements Bridge {
       consumer.on(consumer.events.CRASH, (e) => crashed(e.payload.error)),
       consumer.on(consumer.events.GROUP_JOIN, () => this.keeper.set('running')),
     ];
-    const stopped = new Promise<unknown>((r) => this.abort.signal.addEventListener('abort', () => r(undefined), { once: true }));
+    const stopped = new Promise<unknown>((r) => this.signal.addEventListener('abort', () => r(undefined), { once: true }));
     try {
       await consumer.connect();
       await consumer.subscribe({ topics: def.topics, fromBeginning: def.fromBeginning ?? true });
@@ -139,7 +109,7 @@ export class KafkaInBridge implements Bridge {
     let i = 0;
     let attempt = 0;
     while (i < batch.messages.length) {
-      if (!p.isRunning() || p.isStale() || this.abort.signal.aborted) return;
+      if (!p.isRunning() || p.isStale() || this.signal.aborted) return;
       const chunk = batch.messages.slice(i, i + size);
       const done = await this.forward(origin, chunk);
       if (done > 0) {
@@ -155,7 +125,7 @@ export class KafkaInBridge implements Bridge {
         // The backbone could not take the rest: commit nothing more, wait, try the same records again.
         this.keeper.count('retried', chunk.length - done);
         this.keeper.set('reconnecting');
-        await sleep(backoffMs(++attempt, initialMs, maxMs), this.abort.signal);
+        await sleep(backoffMs(++attempt, initialMs, maxMs), this.signal);
       }
       await p.heartbeat();
     }
@@ -184,7 +154,7 @@ export class KafkaInBridge implements Bridge {
         return j;
       }
       try {
-        await this.deadLetter(reqs[j] as KafkaPublish, origin, m, r);
+        await this.deadLetter(reqs[j] as PublishRequest, origin, m, r);
       } catch (e) {
         this.keeper.fail(e);
         return j;
@@ -194,11 +164,11 @@ export class KafkaInBridge implements Bridge {
   }
 
   /** Stores a poison record in the dead-letter topic (created if missing); a body over the limit is left out. */
-  private async deadLetter(req: KafkaPublish, origin: RecordOrigin, m: KafkaMessage, why: SbError): Promise<void> {
-    const topic = this.def.deadLetterTopic ?? KAFKA_DEAD_TOPIC;
+  private async deadLetter(req: PublishRequest, origin: RecordOrigin, m: KafkaMessage, why: SbError): Promise<void> {
+    const topic = this.def.deadLetterTopic ?? BRIDGE_DEAD_TOPIC;
     const tooBig = why.code === 'SB_ERR_PAYLOAD_TOO_LARGE';
     this.log.warn({ code: why.code, reason: why.message, record: recordKey(origin, m.offset) }, 'poison record; dead-lettered');
-    const copy: KafkaPublish = {
+    const copy: PublishRequest = {
       ...req,
       topic,
       data: tooBig ? new Uint8Array(0) : req.data,

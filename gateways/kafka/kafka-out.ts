@@ -8,12 +8,12 @@
  * and an outage costs each of them at most one delivery attempt.
  */
 import type { KafkaOutDefinition } from '../../schemas/bridge-kafka.js';
-import type { BridgeDefinition, BridgeStatus } from '../../schemas/bridge.js';
+import type { BridgeDefinition } from '../../schemas/bridge.js';
 import { KafkaOutDefinition as KafkaOutSchema } from '../../schemas/bridge-kafka.js';
 import type { DeliveredMessage } from '../../broker/types.js';
 import { isSbError } from '../../broker/errors.js';
-import type { Bridge, BridgeEnv, BridgeKind } from '../bridges/types.js';
-import { backoffMs, BridgeStatusKeeper, sleep } from '../bridges/state.js';
+import type { BridgeEnv, BridgeKind } from '../bridges/types.js';
+import { BridgeBase, backoffMs, sleep } from '../bridges/state.js';
 import { createKafka, kafkaErrorText, partitioner, recordsRejected, type KafkaProducer } from './driver.js';
 import { outboundRecord } from './mapping.js';
 
@@ -29,53 +29,24 @@ export const kafkaOutKind: BridgeKind<KafkaOutStored> = {
 };
 
 /** One running kafka-out bridge. */
-export class KafkaOutBridge implements Bridge {
-  readonly name: string;
-  private readonly keeper: BridgeStatusKeeper;
-  private readonly abort = new AbortController();
-  private loop: Promise<void> | undefined;
-  private stopping: Promise<void> | undefined;
+export class KafkaOutBridge extends BridgeBase {
   private readonly log;
   private pullFailures = 0;
 
+  // A stop: a send in flight finishes and is acked; a pull in flight ends within pullWaitMs and is nakked.
   constructor(private readonly def: KafkaOutStored, private readonly env: BridgeEnv) {
-    this.name = def.name;
-    this.keeper = new BridgeStatusKeeper(def.name, def.kind);
+    super(def);
     this.log = env.logger.child({ component: 'bridge', kind: 'kafka-out', bridge: def.name });
-  }
-
-  start(): void {
-    this.loop ??= this.run();
-  }
-
-  status(): BridgeStatus {
-    return this.keeper.status();
-  }
-
-  stop(opts: { deadlineMs?: number } = {}): Promise<void> {
-    this.stopping ??= this.shutdown(opts.deadlineMs ?? 5000);
-    return this.stopping;
-  }
-
-  private async shutdown(deadlineMs: number): Promise<void> {
-    this.keeper.set('stopping');
-    this.abort.abort();
-    // A send in flight finishes and is acked; a pull in flight ends within pullWaitMs and is nakked.
-    let timer: NodeJS.Timeout | undefined;
-    const late = new Promise<void>((r) => { timer = setTimeout(r, deadlineMs); });
-    await Promise.race([this.loop, late]);
-    clearTimeout(timer);
-    this.keeper.set('stopped');
   }
 
   private get initialMs(): number {
     return this.def.reconnect?.initialMs ?? 500;
   }
 
-  private async run(): Promise<void> {
+  protected async run(): Promise<void> {
     const maxMs = this.def.reconnect?.maxMs ?? 30_000;
     let attempt = 0;
-    while (!this.abort.signal.aborted) {
+    while (!this.signal.aborted) {
       this.keeper.set(attempt === 0 ? 'connecting' : 'reconnecting');
       // Three kafkajs retries (~2 s) per send: a longer outage is the bridge's to handle (nak, reconnect).
       const kafka = createKafka({ ...this.def, password: this.env.secrets['password'] }, this.log, 3);
@@ -93,12 +64,12 @@ export class KafkaOutBridge implements Bridge {
       } finally {
         await producer.disconnect().catch(() => undefined);
       }
-      if (this.abort.signal.aborted) break;
+      if (this.signal.aborted) break;
       this.keeper.fail(error);
       this.log.warn({ err: kafkaErrorText(error) }, 'kafka-out bridge interrupted; reconnecting');
       attempt++;
       this.keeper.count('reconnects');
-      await sleep(backoffMs(attempt, this.initialMs, maxMs), this.abort.signal);
+      await sleep(backoffMs(attempt, this.initialMs, maxMs), this.signal);
     }
   }
 
@@ -111,9 +82,9 @@ export class KafkaOutBridge implements Bridge {
     const settling = new Set<Promise<void>>();
     let next = this.pull();
     try {
-      while (!this.abort.signal.aborted) {
+      while (!this.signal.aborted) {
         const msgs = await next;
-        next = this.abort.signal.aborted ? Promise.resolve([]) : this.pull();
+        next = this.signal.aborted ? Promise.resolve([]) : this.pull();
         if (msgs.length === 0) continue;
         this.keeper.count('received', msgs.length);
         const sent = await this.deliver(producer, msgs, settling);
@@ -139,7 +110,7 @@ export class KafkaOutBridge implements Bridge {
       // Kafka is fine: keep the producer and wait for the backbone (or for the subscription to exist).
       this.keeper.fail(e);
       this.keeper.set(isSbError(e, 'SB_ERR_SUBSCRIPTION_NOT_FOUND') ? 'failed' : 'reconnecting');
-      await sleep(backoffMs(++this.pullFailures, this.initialMs, this.def.reconnect?.maxMs ?? 30_000), this.abort.signal);
+      await sleep(backoffMs(++this.pullFailures, this.initialMs, this.def.reconnect?.maxMs ?? 30_000), this.signal);
       return [];
     }
   }

@@ -2,12 +2,11 @@
  * Kafka records ⇄ envelope (docs/bridges.md, "Kafka header mapping"). Pure functions, no driver calls.
  */
 import type { DeliveredMessage, PublishRequest } from '../../broker/types.js';
+import { bridgePublisher } from '../../schemas/bridge.js';
 import { HEADERS } from '../../schemas/message.js';
 import type { KafkaKeySource } from '../../schemas/bridge-kafka.js';
 import type { KafkaMessage, KafkaRecord } from './driver.js';
 
-/** A publish request with the record's metadata as extra envelope headers. */
-export type KafkaPublish = PublishRequest;
 
 /** Envelope headers the inbound mapping sets, besides `<headerPrefix><record header>`. */
 export const KAFKA_IN_HEADERS = {
@@ -28,10 +27,6 @@ const HEADER_NAME_BAD = /[^A-Za-z0-9_.-]/g;
 const MAX_HEADER_VALUE = 4096;
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
-/** The principal a bridge publishes as: `:` is not allowed in user names, so it cannot be impersonated. */
-export function bridgePublisher(name: string): string {
-  return `bridge:${name}`;
-}
 
 /** The idempotency key of a record: the same record read twice (a replay after a crash) is stored once. */
 export function recordKey(o: RecordOrigin, offset: string): string {
@@ -56,7 +51,7 @@ export function headerText(v: Buffer | string): string {
 }
 
 /** One Kafka record as a publish into `topic`. */
-export function inboundRequest(m: KafkaMessage, o: RecordOrigin, opts: { topic: string; bridge: string; headerPrefix: string; contentType: string }): KafkaPublish {
+export function inboundRequest(m: KafkaMessage, o: RecordOrigin, opts: { topic: string; bridge: string; headerPrefix: string; contentType: string }): PublishRequest {
   const headers: Record<string, string> = {};
   let contentType = opts.contentType;
   for (const [name, raw] of Object.entries(m.headers ?? {})) {
