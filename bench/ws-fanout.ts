@@ -11,8 +11,9 @@
  *     the bare server before and after BENCH_WS_IDLE (5000) idle authenticated connections.
  *  3. durable delivery: BENCH_WS_MESSAGES (50 000) messages pre-filled on a topic, drained by one
  *     WebSocket client over a durable subscription (credit window BENCH_WS_WINDOW = 1000; the tokens of
- *     each read acked together, up to BENCH_WS_ACK_BATCH = 250 per `ack` frame, 1 = a frame per message)
- *     and by a raw nats.js consumer (`consume({max_messages: window})` + `msg.ack()`).
+ *     each read acked together, up to BENCH_WS_ACK_BATCH = 250 per `ack` frame, 1 = a frame per message;
+ *     `batch: true` on the subscribe — a pull's messages in one frame, one per line — unless
+ *     BENCH_WS_BATCH=off) and by a raw nats.js consumer (`consume({max_messages: window})` + `msg.ack()`).
  * Acceptance (issue 5): fan-out p50 at 5k ≤ 1.3× bare; ≤ 24 KiB per idle connection; durable ≥ 0.6× raw.
  * BENCH_PARTS (memory,fanout,durable) picks parts. Writes bench/results/ws-<time>.json.
  */
@@ -36,6 +37,7 @@ const IDLE = Number(process.env['BENCH_WS_IDLE'] ?? '5000');
 const MESSAGES = Number(process.env['BENCH_WS_MESSAGES'] ?? '50000');
 const WINDOW = Number(process.env['BENCH_WS_WINDOW'] ?? '1000');
 const ACK_BATCH = Number(process.env['BENCH_WS_ACK_BATCH'] ?? '250');
+const BATCH = (process.env['BENCH_WS_BATCH'] ?? 'on') === 'on';
 const DURABLE_ROUNDS = Number(process.env['BENCH_WS_DURABLE_ROUNDS'] ?? '3');
 const PARTS = new Set((process.env['BENCH_PARTS'] ?? 'memory,fanout,durable').split(','));
 const KIB = 1024;
@@ -262,9 +264,9 @@ async function drainWs(topic: string, round: number): Promise<number> {
       };
       ws.on('error', reject);
       ws.on('close', (code) => reject(new Error(`socket closed (${code}) after ${acked} acks`)));
-      ws.on('message', (d) => {
-        const f = JSON.parse(d.toString()) as { type: string; id?: string; sub?: string; ackToken?: string; credit?: number; settled?: number; code?: string; message?: string };
-        if (f.type === 'hello') return ws.send(JSON.stringify({ type: 'subscribe', id: 'sub', sub: 'd', subscription: name }));
+      type F = { type: string; id?: string; sub?: string; ackToken?: string; credit?: number; settled?: number; code?: string; message?: string };
+      const onFrame = (f: F): void => {
+        if (f.type === 'hello') return ws.send(JSON.stringify({ type: 'subscribe', id: 'sub', sub: 'd', subscription: name, ...(BATCH ? { batch: true } : {}) }));
         if (f.type === 'error') return reject(new Error(`error frame ${f.code}: ${f.message}`));
         if (f.type === 'message') {
           tokens.push(f.ackToken!);
@@ -279,6 +281,13 @@ async function drainWs(topic: string, round: number): Promise<number> {
         }
         if (f.credit !== undefined) return undefined;
         return settled(f.settled ?? 1);
+      };
+      // With batch, a frame holds the messages of one pull, one JSON object per line.
+      ws.on('message', (d) => {
+        const text = d.toString();
+        if (!BATCH) return onFrame(JSON.parse(text) as F);
+        for (const line of text.split('\n')) onFrame(JSON.parse(line) as F);
+        return undefined;
       });
     });
   } finally {

@@ -12,6 +12,18 @@ export interface Delivery {
   ack: AckSubject;
 }
 
+// Messages stored in the same millisecond (a burst, a batch) share one ISO string: a Date and its
+// formatting cost ~0.3 µs, per delivery.
+let lastMs = -1;
+let lastIso = '';
+function isoOf(ms: number): string {
+  if (ms !== lastMs) {
+    lastIso = new Date(ms).toISOString();
+    lastMs = ms;
+  }
+  return lastIso;
+}
+
 /** Builds the delivered message: headers as a plain record, the ack token from the ack subject. */
 export function toDelivered(p: Pulled): Delivery {
   const { msg, source, ack } = p;
@@ -23,7 +35,7 @@ export function toDelivered(p: Pulled): Delivery {
     topic: source.topic,
     seq: ack.streamSeq,
     deliveryCount: ack.deliveryCount,
-    publishedAt: new Date(storedAtMs(ack)).toISOString(),
+    publishedAt: isoOf(storedAtMs(ack)),
     headers,
     contentType: headers[HEADERS.contentType] ?? DEFAULT_CONTENT_TYPE,
     // nats.js hands out views into its read buffer; copy so the caller owns the bytes.

@@ -122,7 +122,7 @@ export class JsSubscriptionManager implements SubscriptionManager {
   }
 
   async ack(name: string, tokens: string[]): Promise<SettleResult[]> {
-    return this.settle(name, tokens, async (_rec, ack) => {
+    return this.settle(name, tokens, (_rec, ack) => {
       this.d.deadLetters.settled(ack.subject);
       this.nc.publish(ack.subject, ACK_BODY);
     });
@@ -251,29 +251,51 @@ export class JsSubscriptionManager implements SubscriptionManager {
     return taken.map((x) => x.pulled);
   }
 
+  /**
+   * Settles each token with `fn`. Synchronous per token when its stream's topic is known and `fn` is
+   * (an ack): a frame of hundreds of tokens costs no promise per token.
+   */
   private async settle(
     name: string,
     tokens: string[],
-    fn: (rec: SubscriptionRecord, ack: AckSubject, topic: string) => Promise<void>,
+    fn: (rec: SubscriptionRecord, ack: AckSubject, topic: string) => Promise<void> | void,
   ): Promise<SettleResult[]> {
     const rec = this.record(name);
     const durable = consumerName(name);
-    return Promise.all(tokens.map(async (token): Promise<SettleResult> => {
+    const out: Array<SettleResult | Promise<SettleResult>> = [];
+    let pending = false;
+    const failed = (token: string, e: unknown): SettleResult => {
+      const err = toSbError(e);
+      if (err.code === 'SB_ERR_INTERNAL') this.d.logger.error({ err: e, subscription: name }, 'settle failed');
+      return { token, ok: false, error: { code: err.code, message: err.message } };
+    };
+    // The stream must be one of this subscription's topics: a token naming another stream could
+    // otherwise copy a message the caller may not read into the dead-letter topic.
+    const check = (topic: string | undefined): string => {
+      if (topic === undefined || !topicMatches(rec.topic, topic)) throw errors.invalidAckToken('the token names a topic outside this subscription');
+      return topic;
+    };
+    for (const token of tokens) {
       try {
         const ack = decodeAckToken(token, durable);
         if (!this.d.conn.connected()) throw errors.backboneUnavailable();
-        // The stream must be one of this subscription's topics: a token naming another stream could
-        // otherwise copy a message the caller may not read into the dead-letter topic.
-        const topic = this.d.consumers.knownTopic(ack.stream)
-          ?? (ack.stream.startsWith(TOPIC_STREAM_PREFIX) ? await this.d.consumers.topicFor(ack.stream) : undefined);
-        if (topic === undefined || !topicMatches(rec.topic, topic)) throw errors.invalidAckToken('the token names a topic outside this subscription');
-        await fn(rec, ack, topic);
-        return { token, ok: true };
+        const known = this.d.consumers.knownTopic(ack.stream);
+        if (known === undefined && ack.stream.startsWith(TOPIC_STREAM_PREFIX)) {
+          pending = true;
+          out.push(this.d.consumers.topicFor(ack.stream).then((t) => fn(rec, ack, check(t))).then(() => ({ token, ok: true }), (e: unknown) => failed(token, e)));
+          continue;
+        }
+        const r = fn(rec, ack, check(known));
+        if (r === undefined) {
+          out.push({ token, ok: true });
+        } else {
+          pending = true;
+          out.push(r.then(() => ({ token, ok: true }), (e: unknown) => failed(token, e)));
+        }
       } catch (e) {
-        const err = toSbError(e);
-        if (err.code === 'SB_ERR_INTERNAL') this.d.logger.error({ err: e, subscription: name }, 'settle failed');
-        return { token, ok: false, error: { code: err.code, message: err.message } };
+        out.push(failed(token, e));
       }
-    }));
+    }
+    return pending ? Promise.all(out) : (out as SettleResult[]);
   }
 }

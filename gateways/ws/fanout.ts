@@ -13,7 +13,7 @@ import { isSbError } from '../../broker/errors.js';
 import type { Logger } from '../../broker/log.js';
 import type { SignalBus, SignalHandle } from '../../broker/types.js';
 import type { GatewayDeps } from '../types.js';
-import { broadcastFrame } from './frames.js';
+import { broadcastFrame, wireTextFrame } from './frames.js';
 import type { Session, SessionEnv } from './session.js';
 
 /** Per channel on this replica: the live sessions, and connections per principal. */
@@ -38,8 +38,10 @@ export function startBroadcastReceiver(signals: SignalBus, channels: Map<string,
     try {
       const h = sig.headers;
       const ct = h[HEADERS.contentType] ?? 'application/octet-stream';
-      const frame = broadcastFrame(st.name, h[HEADERS.msgId] ?? '', h[WS_PUBLISHED_AT_HEADER] ?? new Date().toISOString(), ct, sig.data);
-      for (const s of st.sessions) s.sendFrame(frame);
+      const json = broadcastFrame(st.name, h[HEADERS.msgId] ?? '', h[WS_PUBLISHED_AT_HEADER] ?? new Date().toISOString(), ct, sig.data);
+      // Framed once, written as is to every socket (what a bare ws loop frames once per client).
+      const wire = wireTextFrame(json);
+      for (const s of st.sessions) s.sendFrame(wire);
     } catch (e) {
       logger.error({ err: e, channel: st.name }, 'websocket broadcast failed');
     }

@@ -14,7 +14,7 @@ export type ClientFrame =
   | { type: 'auth'; id?: FrameId; authorization: string }
   | { type: 'ping'; id?: FrameId }
   | { type: 'publish'; id?: FrameId; topic: string; data: unknown; contentType?: string; idempotencyKey?: string }
-  | { type: 'subscribe'; id?: FrameId; sub?: string; topic?: string; subscription?: string }
+  | { type: 'subscribe'; id?: FrameId; sub?: string; topic?: string; subscription?: string; batch?: boolean }
   | { type: 'unsubscribe'; id?: FrameId; sub: string }
   | { type: 'credit'; id?: FrameId; sub: string; n: number }
   /** `many`: the client sent `ackTokens` (answered with counts) rather than one `ackToken` (answered ok or error). */
@@ -93,6 +93,12 @@ export function parseFrame(text: string): ClientFrame {
       if (sub !== undefined) f.sub = sub;
       if (topic !== undefined) f.topic = topic;
       if (subscription !== undefined) f.subscription = subscription;
+      const batch = o['batch'];
+      if (batch !== undefined) {
+        if (typeof batch !== 'boolean') throw bad('batch must be true or false');
+        if (subscription === undefined) throw bad('batch applies to durable subscriptions only');
+        f.batch = batch;
+      }
       return withId(f);
     }
     case 'unsubscribe':
@@ -179,4 +185,28 @@ export function okFrame(id: FrameId | undefined, extra?: Record<string, unknown>
 export function broadcastFrame(channel: string, id: string, publishedAt: string, contentType: string, data: Uint8Array): Buffer {
   return Buffer.from(`{"type":"broadcast","channel":${JSON.stringify(channel)},"id":${JSON.stringify(id)}`
     + `,"publishedAt":${JSON.stringify(publishedAt)},"contentType":${JSON.stringify(contentType)},${dataField(contentType, data)}}`, 'utf8');
+}
+
+/**
+ * `payload` as one complete server text frame (FIN, opcode 1, unmasked; RFC 6455 §5.2), built once
+ * for a broadcast and written as is to every client's socket — what `ws` would frame again per client.
+ * Valid only with permessage-deflate off (our servers never compress).
+ */
+export function wireTextFrame(payload: Buffer): Buffer {
+  const n = payload.length;
+  const head = n < 126 ? 2 : n < 65_536 ? 4 : 10;
+  const frame = Buffer.allocUnsafe(head + n);
+  frame[0] = 0x81;
+  if (n < 126) {
+    frame[1] = n;
+  } else if (n < 65_536) {
+    frame[1] = 126;
+    frame.writeUInt16BE(n, 2);
+  } else {
+    frame[1] = 127;
+    frame.writeUInt32BE(Math.floor(n / 2 ** 32), 2);
+    frame.writeUInt32BE(n >>> 0, 6);
+  }
+  payload.copy(frame, head);
+  return frame;
 }

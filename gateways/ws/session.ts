@@ -40,11 +40,8 @@ export interface SessionEnv {
   onLeave(s: Session, code: number): void;
 }
 
-/** The part of the net.Socket a session uses directly. */
-export interface Corkable { cork(): void; uncork(): void }
-
-/** Options of every `broadcast` send: the frame is JSON text, sent from a prebuilt Buffer. */
-const TEXT_FRAME = { binary: false } as const;
+/** The part of the net.Socket under `ws` a session uses directly. */
+export interface RawSocket { cork(): void; uncork(): void; write(frame: Buffer): boolean }
 
 /** Most subscriptions one connection may hold, and most publishes it may have in flight. */
 const MAX_SUBS = 100;
@@ -67,6 +64,8 @@ interface Durable {
   outstanding: Set<string>;
   pumping: boolean;
   active: boolean;
+  /** Messages of one pull leave as one WebSocket frame, one JSON object per line (`batch: true`). */
+  batch: boolean;
 }
 interface Live { kind: 'live'; sub: SignalHandle | undefined; active: boolean }
 
@@ -88,8 +87,8 @@ export class Session {
 
   constructor(
     readonly id: string, private readonly ws: WebSocket,
-    /** The socket under `ws`: corked while a batch of messages is written, so it leaves in one write. */
-    private readonly socket: Corkable,
+    /** The socket under `ws`: corked while a batch of messages is written; broadcast frames go to it as built. */
+    private readonly socket: RawSocket,
     private readonly env: SessionEnv, principal: Principal | undefined,
     /** The peer's address as the socket saw it ('' when unknown). */
     readonly remoteAddress = '',
@@ -116,12 +115,14 @@ export class Session {
   }
 
   /**
-   * Sends a prebuilt text frame (a broadcast: the same bytes to every client of a channel), with the
-   * slow-consumer check. An unauthenticated client of an auth-required channel gets nothing yet.
+   * Sends a complete prebuilt frame (a broadcast: the same bytes to every client of a channel), with
+   * the slow-consumer check. An unauthenticated client of an auth-required channel gets nothing yet.
    */
-  sendFrame(buf: Buffer): void {
+  sendFrame(wire: Buffer): void {
     if (this.principal === undefined || this.ws.readyState !== this.ws.OPEN) return;
-    this.ws.send(buf, TEXT_FRAME);
+    // A complete frame (frames.ts wireTextFrame): `ws` writes to this socket synchronously and in order
+    // (no compression), so a frame written here never lands inside one of its own.
+    this.socket.write(wire);
     if (this.ws.bufferedAmount > this.env.channel.limits.maxBufferedBytes && this.open) this.slow();
   }
 
@@ -277,7 +278,7 @@ export class Session {
     // As REST: admins may read any subscription, others need subscribe on its filter (cache lookup).
     const filter = broker.subscriptions.filterOf(name);
     if (!security.can(p, 'manage')) security.assert(p, 'subscribe', filter);
-    this.subs.set(key, { kind: 'durable', name, credit: 0, outstanding: new Set(), pumping: false, active: true });
+    this.subs.set(key, { kind: 'durable', name, credit: 0, outstanding: new Set(), pumping: false, active: true, batch: f.batch === true });
     this.send(okFrame(f.id, { sub: key, mode: 'durable' }));
   }
 
@@ -339,6 +340,7 @@ export class Session {
       while (pulls.length > 0) {
         const msgs = await pulls.shift()!;
         const back: string[] = [];
+        const lines: string[] = [];
         this.socket.cork();
         for (const m of msgs) {
           if (!d.active || !this.open) {
@@ -347,8 +349,10 @@ export class Session {
           }
           d.credit--;
           d.outstanding.add(m.ackToken);
-          this.send(messageFrame(key, m), false);
+          if (d.batch) lines.push(messageFrame(key, m));
+          else this.send(messageFrame(key, m), false);
         }
+        if (lines.length > 0) this.send(lines.join('\n'), false);
         this.socket.uncork();
         this.checkBuffered();
         if (back.length > 0) await this.handBack(d.name, back);

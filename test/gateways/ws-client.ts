@@ -10,6 +10,8 @@ export type Frame = Record<string, any>; // eslint-disable-line @typescript-esli
 /** One client connection. */
 export class WsClient {
   readonly frames: Frame[] = [];
+  /** Every WebSocket message as received (a batch subscription's frame holds several lines). */
+  readonly raw: string[] = [];
   /** Resolves with the close code and reason (1006 when the socket was cut). */
   readonly closed: Promise<{ code: number; reason: string }>;
   private waiters: Array<() => void> = [];
@@ -17,7 +19,10 @@ export class WsClient {
 
   private constructor(readonly ws: WebSocket) {
     ws.on('message', (d) => {
-      this.frames.push(JSON.parse(d.toString()) as Frame);
+      const text = d.toString();
+      this.raw.push(text);
+      // One JSON object per line: a durable subscription with `batch: true` sends a pull's messages in one frame.
+      for (const line of text.split('\n')) this.frames.push(JSON.parse(line) as Frame);
       this.wake();
     });
     this.closed = new Promise((r) => ws.on('close', (code, reason) => { r({ code, reason: reason.toString() }); this.wake(); }));

@@ -203,6 +203,24 @@ describe('WebSocket gateway', function () {
       assert.equal((await c.request({ type: 'ack', sub: 'd', ackTokens: [] })).code, 'SB_ERR_VALIDATION');
     });
 
+    it('with batch: true sends the messages of one pull as one frame, one JSON object per line', async function () {
+      const ch = await channel(`batch${r}`);
+      const t = await topic();
+      const sub = await subscription(t);
+      for (let i = 0; i < 3; i++) await s.broker.publish({ topic: t, data: Buffer.from(`{"n":${i}}`), contentType: 'application/json' });
+      const c = await connect(ch);
+      assert.equal((await c.request({ type: 'subscribe', sub: 'd', subscription: sub, batch: true })).mode, 'durable');
+      await c.request({ type: 'credit', sub: 'd', n: 3 });
+      const got = await c.messages('d', 3);
+      assert.deepEqual(got.map((m) => m.data), [{ n: 0 }, { n: 1 }, { n: 2 }]);
+      const batched = c.raw.filter((f) => f.includes('"type":"message"'));
+      assert.deepEqual(batched.map((f) => f.split('\n').length), [3], 'the three messages of the pull came in one frame');
+      assert.equal((await c.request({ type: 'ack', sub: 'd', ackTokens: got.map((m) => m.ackToken) })).settled, 3);
+      // batch is for durable subscriptions, and a boolean.
+      assert.equal((await c.request({ type: 'subscribe', topic: t, batch: true })).code, 'SB_ERR_VALIDATION');
+      assert.equal((await c.request({ type: 'subscribe', subscription: sub, sub: 'e', batch: 'yes' })).code, 'SB_ERR_VALIDATION');
+    });
+
     it('loses nothing across a client reconnect: un-acked messages come back', async function () {
       const ch = await channel(`recon${r}`);
       const t = await topic();
