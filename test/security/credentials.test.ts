@@ -42,7 +42,9 @@ describe('security: credentials parsing', () => {
     const flipped = (parsed.secret[0] === 'A' ? 'B' : 'A') + parsed.secret.slice(1);
     assert.equal(apiKeyMatches(flipped, stored), false);
     assert.notEqual(generateApiKey().key, generateApiKey().key);
-    for (const k of ['sb_', 'sb_xyz_abc', `sb_${stored.id}_short`, `xx_${stored.id}_${parsed.secret}`, `sb_${stored.id.toUpperCase()}_${parsed.secret}`]) {
+    // Upper-case hex is not an id (an id of digits only would not change under toUpperCase, so force letters).
+    const upper = `sb_ABCDEF${stored.id.slice(6)}_${parsed.secret}`;
+    for (const k of ['sb_', 'sb_xyz_abc', `sb_${stored.id}_short`, `xx_${stored.id}_${parsed.secret}`, upper]) {
       assert.equal(parseApiKey(k), undefined, k);
     }
   });
