@@ -4,7 +4,7 @@
  * connection, and turning a batch generator into a {@link SqlStream} whose `summary` settles when the
  * iteration ends.
  */
-import type { SqlCallResult, SqlCallSummary, SqlDriver, SqlDriverFactory, SqlRowBatch, SqlStream } from './types.js';
+import type { SqlCall, SqlCallResult, SqlCallSummary, SqlDriver, SqlDriverFactory, SqlKind, SqlRowBatch, SqlStream } from './types.js';
 
 /** An argument marked `{ out: true }` (OUT) or `{ out: true, value }` (INOUT); `value` may be undefined. */
 export function outMarker(v: unknown): { value: unknown } | undefined {
@@ -96,6 +96,35 @@ export abstract class CallSession {
   get stopped(): boolean {
     return this.stopping !== undefined;
   }
+
+  /** After its call: finished (`done`) → back to the pool; failed, aborted or left early → stop (cancel, destroy), in doubt. */
+  async finish(done: boolean): Promise<void> {
+    if (done && !this.stopped) this.release(false);
+    else await this.stop();
+  }
+}
+
+/**
+ * The driver of a pooled kind (PostgreSQL, MySQL/MariaDB) around its batch generator: `stream` runs
+ * `run`, the buffered `call` is one {@link bufferStream} over it, and `close` stops the sessions of
+ * calls still running (`sessions`, kept by the driver) before it ends the pool.
+ */
+export function pooledDriver(
+  kind: SqlKind,
+  run: (call: SqlCall, chunkRows: number, signal: AbortSignal, sink: { summary?: SqlCallSummary }) => AsyncGenerator<SqlRowBatch>,
+  sessions: ReadonlySet<CallSession>,
+  endPool: () => Promise<void>,
+): SqlDriver {
+  const stream = (call: SqlCall, o: { chunkRows: number; signal: AbortSignal }): SqlStream => makeStream((sink) => run(call, o.chunkRows, o.signal, sink));
+  return {
+    kind,
+    stream,
+    call: (call, signal) => bufferStream(stream(call, { chunkRows: BUFFERED_CHUNK_ROWS, signal })),
+    async close(): Promise<void> {
+      await Promise.all([...sessions].map((s) => s.stop()));
+      await endPool();
+    },
+  };
 }
 
 /**

@@ -14,8 +14,8 @@ import mysql from 'mysql2';
 import { JobFailure } from '../types.js';
 import { checkIdentifierPart, parseProcedureName, quoteName, type ProcedureName } from './identifiers.js';
 import { sqlFailure } from './errors.js';
-import type { SqlCall, SqlCallResult, SqlCallSummary, SqlConnectionOptions, SqlDriver, SqlKind, SqlRowBatch, SqlStream } from './types.js';
-import { abortable, bufferStream, BUFFERED_CHUNK_ROWS, CallSession, makeStream, outMarker } from './driver-kit.js';
+import type { SqlCall, SqlCallSummary, SqlConnectionOptions, SqlDriver, SqlKind, SqlRowBatch } from './types.js';
+import { abortable, CallSession, outMarker, pooledDriver } from './driver-kit.js';
 
 /** Prepared statements kept per connection (the server's max_prepared_stmt_count is global). */
 const MAX_PREPARED = 64;
@@ -304,23 +304,10 @@ export function createMysqlDriver(opts: SqlConnectionOptions): SqlDriver {
     } finally {
       clearTimeout(timer);
       signal.removeEventListener('abort', onAbort);
-      if (done && !session.stopped) session.release(false);
-      else await session.stop();
+      await session.finish(done);
       sessions.delete(session);
     }
   }
 
-  function stream(call: SqlCall, o: { chunkRows: number; signal: AbortSignal }): SqlStream {
-    return makeStream((sink) => run(call, o.chunkRows, o.signal, sink));
-  }
-
-  return {
-    kind,
-    stream,
-    call: (call: SqlCall, signal: AbortSignal): Promise<SqlCallResult> => bufferStream(stream(call, { chunkRows: BUFFERED_CHUNK_ROWS, signal })),
-    async close(): Promise<void> {
-      await Promise.all([...sessions].map((s) => s.stop()));
-      await new Promise<void>((resolve) => pool.end(() => resolve()));
-    },
-  };
+  return pooledDriver(kind, run, sessions, () => new Promise<void>((resolve) => pool.end(() => resolve())));
 }

@@ -12,8 +12,8 @@ import pg from 'pg';
 import Cursor from 'pg-cursor';
 import { quoteIdent, quoteName, checkIdentifierPart, parseProcedureName, type ProcedureName } from './identifiers.js';
 import { sqlFailure } from './errors.js';
-import type { SqlCall, SqlCallResult, SqlCallSummary, SqlConnectionOptions, SqlDriver, SqlRowBatch, SqlStream } from './types.js';
-import { abortable, bufferStream, BUFFERED_CHUNK_ROWS, CallSession, makeStream, outMarker } from './driver-kit.js';
+import type { SqlCall, SqlCallSummary, SqlConnectionOptions, SqlDriver, SqlRowBatch } from './types.js';
+import { abortable, CallSession, outMarker, pooledDriver } from './driver-kit.js';
 
 /** pg_type oid of `refcursor`. */
 const REFCURSOR_OID = 1790;
@@ -260,24 +260,10 @@ export function createPostgresDriver(opts: SqlConnectionOptions): SqlDriver {
       signal.removeEventListener('abort', onAbort);
       // A failed call may come from a changed routine: ask pg_proc again next time.
       if (key !== undefined) routines.delete(key);
-      // Finished: back to the pool. Failed, aborted or left early: cancel and destroy, in doubt.
-      if (done && !session.stopped) session.release(false);
-      else await session.stop();
+      await session.finish(done);
       sessions.delete(session);
     }
   }
 
-  function stream(call: SqlCall, o: { chunkRows: number; signal: AbortSignal }): SqlStream {
-    return makeStream((sink) => run(call, o.chunkRows, o.signal, sink));
-  }
-
-  return {
-    kind: 'postgres',
-    stream,
-    call: (call: SqlCall, signal: AbortSignal): Promise<SqlCallResult> => bufferStream(stream(call, { chunkRows: BUFFERED_CHUNK_ROWS, signal })),
-    async close(): Promise<void> {
-      await Promise.all([...sessions].map((s) => s.stop()));
-      await pool.end();
-    },
-  };
+  return pooledDriver('postgres', run, sessions, () => pool.end());
 }
