@@ -54,6 +54,11 @@ export class RestClient {
     return (await this.request('POST', `/v1/topics/${encodeURIComponent(topic)}/messages`, data, headers)) as PublishResult;
   }
 
+  /** Sends `data` to every client of WebSocket channel `channel` on every replica (202 `{id, channel}`). */
+  async broadcast(channel: string, data: Uint8Array | string, contentType: string): Promise<{ id: string; channel: string }> {
+    return (await this.request('POST', `/v1/ws-channels/${encodeURIComponent(channel)}/broadcast`, data, { 'content-type': contentType })) as { id: string; channel: string };
+  }
+
   /** Long-polls up to `max` messages, waiting at most `waitMs` for the first. */
   async pull(subscription: string, opts: { max?: number; waitMs?: number; signal?: AbortSignal } = {}): Promise<DeliveredMessageJson[]> {
     const q = new URLSearchParams();

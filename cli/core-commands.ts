@@ -9,7 +9,8 @@ import { envHelp } from './help.js';
 import { runJobCommand } from './jobs.js';
 import { intOption, runPub, runSub } from './pubsub.js';
 import { runSql } from './sql.js';
-import { runWs } from './ws.js';
+import { formatTable } from './output.js';
+import { CHANNEL_COLUMNS, PRESENCE_COLUMNS, wsBroadcast, wsChannels, wsPresence } from './ws.js';
 
 const WATCHDOG = { SB_SHUTDOWN_TIMEOUT_MS: 'watchdog: exit 70 if shutdown takes longer, ms (default 20000)' };
 const CLIENT = `Environment:\n${envHelp(CLIENT_ENV)}`;
@@ -20,8 +21,8 @@ const str = (args: ParsedArgs, name: string): string | undefined => {
 };
 
 /**
- * Rebuilds an argv for the parsers of sql.ts and ws.ts (which ops-connections.ts and ops-jobs.ts call
- * with an argv too): the registry already checked the options, these modules keep their own logic.
+ * Rebuilds an argv for the parser of sql.ts (which ops-connections.ts calls with an argv too): the
+ * registry already checked the options, that module keeps its own logic.
  */
 function argvOf(head: readonly string[], args: ParsedArgs): string[] {
   const argv = [...head, ...args.positionals];
@@ -239,21 +240,31 @@ sends the bytes as they are with that type. Needs admin, or publish on the ACL p
 ws.broadcast.CHANNEL.`,
       args: [CHANNEL_ARG, { name: 'DATA', description: 'the message; "-" or absent reads stdin', optional: true, complete: 'none' }],
       options: [{ name: 'content-type', type: 'string', value: 'TYPE', description: 'send the bytes as they are with this Content-Type', default: 'JSON or text' }],
-      run: (args, io) => runWs(clientEnv(io.env), argvOf(['broadcast'], args), io),
+      async run(args, io) {
+        const [channel, data] = args.positionals;
+        const ct = args.values['content-type'];
+        io.out(JSON.stringify(await wsBroadcast(clientEnv(io.env), channel, data, typeof ct === 'string' ? ct : undefined, io.stdin)));
+      },
     },
     {
       name: 'presence',
       summary: 'the clients connected to a channel (admin)',
       description: 'Lists the connected clients of CHANNEL on every replica: client id, principal, since, remote address, gateway.',
       args: [CHANNEL_ARG], options: [WS_JSON],
-      run: (args, io) => runWs(clientEnv(io.env), argvOf(['presence'], args), io),
+      async run(args, io) {
+        const r = await wsPresence(clientEnv(io.env), args.positionals[0]!);
+        io.out(args.values['json'] === true ? JSON.stringify(r) : formatTable(r.clients, PRESENCE_COLUMNS));
+      },
     },
     {
       name: 'channels',
       summary: 'list the WebSocket channels (admin)',
       description: 'Lists the WebSocket channels: name, auth, connection limit, presence events.',
       options: [WS_JSON],
-      run: (args, io) => runWs(clientEnv(io.env), argvOf(['channels'], args), io),
+      async run(args, io) {
+        const r = await wsChannels(clientEnv(io.env));
+        io.out(args.values['json'] === true ? JSON.stringify(r) : formatTable(r.channels, CHANNEL_COLUMNS));
+      },
     },
   ],
 };

@@ -9,7 +9,7 @@ import { clientEnv } from './env-vars.js';
 import { runJobCommand } from './jobs.js';
 import { JSON_OPTION, Progress, printRecord, printRows, type Column } from './output.js';
 import { arg, clientOf, duration, int, jsonOf, str } from './ops-common.js';
-import { runWs } from './ws.js';
+import { wsBroadcast } from './ws.js';
 
 const JOB_ID_ARG = { name: 'ID', description: 'job id (printed by jobs run --async)' } as const;
 
@@ -162,11 +162,6 @@ export const broadcastCommand: CommandSpec = {
   options: [{ name: 'content-type', type: 'string', value: 'TYPE', description: 'send DATA as is with this Content-Type', default: 'JSON or text, guessed' }, JSON_OPTION],
   async run(args, io) {
     const [channel, data] = args.positionals;
-    const ct = str(args, 'content-type');
-    // After "--" nothing is read as an option: DATA may start with a dash.
-    const argv = [...(ct === undefined ? [] : ['--content-type', ct]), '--', 'broadcast', channel ?? '', ...(data === undefined ? [] : [data])];
-    let answer: unknown;
-    await runWs(clientEnv(io.env), argv, { stdin: io.stdin, out: (line) => void (answer = JSON.parse(line)) });
-    printRecord(io, jsonOf(args), answer as Record<string, unknown>);
+    printRecord(io, jsonOf(args), await wsBroadcast(clientEnv(io.env), channel, data, str(args, 'content-type'), io.stdin));
   },
 };
