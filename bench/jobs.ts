@@ -102,6 +102,8 @@ async function benchDrain(): Promise<Array<{ ours: number; bullmq: number }>> {
     const r = await bullmqDrain(JOBS, CONCURRENCY);
     return r.jobs / r.seconds;
   };
+  // Submitting needs the type declared, which a worker does at start (part 1 may not have run).
+  await stopAll(await startWorkers(nats.url, `bench.noop:${CONCURRENCY}`, 1));
   for (let r = 0; r < ROUNDS; r++) {
     if (r % 2 === 0) {
       const o = await ours();

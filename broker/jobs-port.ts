@@ -5,7 +5,7 @@
  */
 import { headers as natsHeaders, millis, nanos, type Msg, type Subscription } from '@nats-io/nats-core';
 import type { ConsumerConfig } from '@nats-io/jetstream';
-import type { JobEnvelope, JobRecord, JobResult, WorkerInfo, WorkerTypeConfig } from '../schemas/job.js';
+import { JOB_ID_PATTERN, type JobEnvelope, type JobRecord, type JobResult, type WorkerInfo, type WorkerTypeConfig } from '../schemas/job.js';
 import type { Broker, ConfigStore } from './types.js';
 import type { Logger } from './log.js';
 import type { JobStore } from './jobs-store.js';
@@ -134,6 +134,7 @@ export function jobRetryDelayMs(cfg: Pick<WorkerTypeConfig, 'backoffBaseMs' | 'b
 }
 
 const dec = new TextDecoder();
+const JOB_ID_RE = new RegExp(JOB_ID_PATTERN);
 // Settle verbs, encoded once (each job sends one or two of these).
 const enc = new TextEncoder();
 const VERB = { ack: enc.encode('+ACK'), term: enc.encode('+TERM'), wpi: enc.encode('+WPI') } as const;
@@ -246,7 +247,7 @@ export class JsJobPort implements JobPort {
     if (!src) throw new Error(`job type ${type} was not declared`);
     return new JobFeed(this.store.nc, src, {
       message: (msg, ack) => {
-        const d = this.parse(msg, ack);
+        const d = this.parse(type, msg, ack);
         if (d) on.job(d);
       },
       ended: on.ended,
@@ -394,7 +395,7 @@ export class JsJobPort implements JobPort {
   /** Writes the final record; resolves the bytes of the record that stands (ours, or the one there first). */
   private async storeFinal(rec: JobResult, alongside?: Promise<void>): Promise<Uint8Array> {
     const bytes = encodeRecord(rec);
-    const [stored] = await Promise.all([this.store.putFinal(rec, bytes), alongside]);
+    const stored = alongside ? (await Promise.all([this.store.putFinal(rec, bytes), alongside]))[0] : await this.store.putFinal(rec, bytes);
     if (stored) return bytes;
     const won = await this.store.readFinal(rec.id);
     this.log.info({ id: rec.id, status: won?.record.status }, 'job already had a final record; it stands');
@@ -483,11 +484,13 @@ export class JsJobPort implements JobPort {
 
   // ---- parsing ----
 
-  private parse(msg: Msg, ack: AckSubject): JobDelivery | undefined {
+  private parse(type: string, msg: Msg, ack: AckSubject): JobDelivery | undefined {
     let env: JobEnvelope | undefined;
     try {
       const v = JSON.parse(dec.decode(msg.data)) as JobEnvelope;
-      if (v && typeof v.id === 'string' && typeof v.type === 'string' && typeof v.deadline === 'string') env = v;
+      // The id and type go into header values of the final record: a well-formed id, and the type the
+      // message was published for.
+      if (v && typeof v.id === 'string' && JOB_ID_RE.test(v.id) && v.type === type && typeof v.deadline === 'string') env = v;
     } catch {
       env = undefined;
     }

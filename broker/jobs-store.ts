@@ -6,6 +6,7 @@
  * the fast {@link Publisher}: one PubAck, no per-call inbox.
  */
 import { createInbox, headers as natsHeaders, nanos, type Msg, type MsgHdrs, type NatsConnection, type Subscription } from '@nats-io/nats-core';
+import type { MsgHdrsImpl } from '@nats-io/nats-core/internal';
 import type { JetStreamManager, StreamConfig } from '@nats-io/jetstream';
 import { Kvm, type KV } from '@nats-io/kv';
 import type { ProcessConfig } from '../schemas/config.js';
@@ -36,6 +37,17 @@ export interface StoredRecord {
 /** JSON bytes of a record, encoded once and reused for the write and the reply. */
 export function encodeRecord(rec: JobRecord): Uint8Array {
   return enc.encode(JSON.stringify(rec));
+}
+
+/**
+ * Headers from key, value, key, value, … whose keys are our constants and whose values cannot hold a
+ * line break (job ids, validated type names, statuses). nats.js's `set` validates and searches the keys
+ * on every call, which showed in a no-op drain's profile at six headers per final record.
+ */
+function trustedHeaders(...kv: string[]): MsgHdrs {
+  const h = natsHeaders() as MsgHdrsImpl;
+  for (let i = 0; i + 1 < kv.length; i += 2) h.headers.set(kv[i] as string, [kv[i + 1] as string]);
+  return h;
 }
 
 /** The stream, buckets and topics of the job pipeline, and record reads/writes on them. */
@@ -119,14 +131,11 @@ export class JobStore {
    * at most one final record, whoever writes it (a worker, a cancel before the start).
    */
   async putFinal(rec: JobRecord, bytes: Uint8Array): Promise<boolean> {
-    const h = natsHeaders();
-    h.set(EXPECT_NEW, '0');
     // Subscribers of the results topic see the job id as the message id.
-    h.set(HEADERS.msgId, rec.id);
-    h.set(JOB_HEADERS.jobId, rec.id);
-    h.set(JOB_HEADERS.jobType, rec.type);
-    h.set(JOB_HEADERS.jobStatus, rec.status);
-    h.set(HEADERS.contentType, 'application/json');
+    const h = trustedHeaders(
+      EXPECT_NEW, '0', HEADERS.msgId, rec.id, JOB_HEADERS.jobId, rec.id, JOB_HEADERS.jobType, rec.type,
+      JOB_HEADERS.jobStatus, rec.status, HEADERS.contentType, 'application/json',
+    );
     return this.sendUnlessExists(resultSubject(rec.id), bytes, h);
   }
 

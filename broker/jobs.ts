@@ -291,7 +291,9 @@ export class JsJobClient implements JobClient {
 
   private async publish(envelope: JobEnvelope, bytes: Uint8Array, replyTo: string | undefined, extra?: Record<string, string>): Promise<{ accepted: JobAccepted; seq: number }> {
     const h = natsHeaders();
-    h.set(HEADERS.natsMsgId, envelope.id);
+    // Dedup only helps an id that can be submitted again: one derived from an idempotency key. A fresh
+    // nuid never is (nothing re-publishes a job), and every dedup entry costs nats-server work and memory.
+    if (envelope.idempotencyKey !== undefined) h.set(HEADERS.natsMsgId, envelope.id);
     h.set(HEADERS.contentType, 'application/json');
     if (replyTo) h.set(JOB_HEADERS.replyTo, replyTo);
     if (extra) for (const [k, v] of Object.entries(extra)) h.set(k, v);

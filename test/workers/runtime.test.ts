@@ -4,6 +4,7 @@
  * letters, poison input, deadlines, cancellation, and the registry.
  */
 import assert from 'node:assert/strict';
+import { jetstream } from '@nats-io/jetstream';
 import { idempotentJobId, isSbError, topicSubject } from '../../broker/index.js';
 import type { JobRecord } from '../../schemas/job.js';
 import type { Worker } from '../../workers/index.js';
@@ -190,6 +191,36 @@ describe('jobs: pipeline and worker runtime', function () {
       const copy = await until(() => dead.got.find((m) => m.headers['Sb-Job-Id'] === accepted.id), 5000, 'dead letter');
       assert.equal(copy.headers['Sb-Dlq-Reason'], 'poison');
       assert.deepEqual(await linesOf(accepted.id), []);
+    } finally {
+      await dead.close();
+    }
+  });
+
+  it('a message published on a job subject by hand that is not a job is dead-lettered "malformed", never run', async () => {
+    await start([{ type: 'noop' }]);
+    const dead = await tap(topicSubject('jobs.dead'));
+    try {
+      const js = jetstream(dead.nc);
+      const deadline = new Date(Date.now() + 60_000).toISOString();
+      // Not JSON; an id that could not be a job id (it would end up in a header value); another type's envelope.
+      const bodies = [
+        'not json',
+        JSON.stringify({ id: 'x\r\nSb-Evil: 1', type: t('noop'), input: {}, deadline }),
+        JSON.stringify({ id: 'A'.repeat(22), type: t('sleep'), input: {}, deadline }),
+      ];
+      for (const b of bodies) await js.publish(`sb.job.${t('noop')}`, b);
+      const copies = await until(() => {
+        const mine = dead.got.filter((m) => bodies.includes(m.data));
+        return mine.length === bodies.length ? mine : undefined;
+      }, 5000, 'three dead letters');
+      for (const c of copies) {
+        assert.equal(c.headers['Sb-Dlq-Reason'], 'malformed');
+        assert.equal(c.headers['Sb-Job-Type'], t('noop'));
+        assert.equal(c.headers['Sb-Evil'], undefined);
+      }
+      // And the worker keeps serving.
+      const { result } = await jobs().submitAndWait({ type: t('noop'), input: { after: true }, principal: 'p' }, 5000);
+      assert.deepEqual(result?.output, { after: true });
     } finally {
       await dead.close();
     }
