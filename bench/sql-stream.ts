@@ -11,6 +11,7 @@
  * RSS growth of the gateway and of the worker process (acceptance: < 64 MiB). Writes bench/results/sql-<time>.json.
  */
 import { randomBytes } from 'node:crypto';
+import { readdirSync, readFileSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { cpus, loadavg } from 'node:os';
 import pg from 'pg';
@@ -29,6 +30,8 @@ const ROWS = Number(process.env['BENCH_ROWS'] ?? '1000000');
 const ROUNDS = Number(process.env['BENCH_ROUNDS'] ?? '2');
 const CHUNK = Number(process.env['BENCH_CHUNK_ROWS'] ?? '1000');
 const MIB = 1024 * 1024;
+/** Clock ticks per second of /proc/<pid>/stat times (USER_HZ: 100 on Linux). */
+const CLK_TCK = 100;
 const tag = randomBytes(4).toString('hex');
 const fn = `sb_bench_rows_${tag}`;
 const myUser = `sb_bench_${tag}`;
@@ -37,7 +40,9 @@ const PG = { host: '127.0.0.1', port: 5432, user: 'root', database: 'test' };
 const MY = { host: '127.0.0.1', port: 3306, user: 'root', password: '', database: 'test' };
 
 type Kind = 'postgres' | 'mariadb';
-interface Figures { kind: Kind; raw: number; rest: number; broker: number; gatewayMiB: number; workerMiB: number }
+interface Figures { kind: Kind; raw: number; rest: number; broker: number; gatewayMiB: number; workerMiB: number; rawCpu: CpuPerRow; restCpu: CpuPerRow }
+/** CPU per row, ns, by process: this process (the raw client, or the REST reader), the database server, and our three. */
+type CpuPerRow = Record<'client' | 'db' | 'gateway' | 'worker' | 'nats', number>;
 
 const loadBefore = loadavg()[0] ?? 0;
 const keys = JSON.stringify(Keyring.generate('bench'));
@@ -93,16 +98,46 @@ async function runAll(rows: number): Promise<Figures[]> {
   const out: Figures[] = [];
   for (const kind of ['postgres', 'mariadb'] as const) {
     const conn = kind === 'postgres' ? 'pg' : 'my';
-    const raw = kind === 'postgres' ? await rawPostgres(rows) : await rawMariadb(rows);
+    let c0 = cpuNow(kind);
+    let rawCpu = cpuNow(kind);
+    const raw = kind === 'postgres' ? await rawPostgres(rows, () => { rawCpu = cpuPerRow(c0, cpuNow(kind), rows); }) : await rawMariadb(rows);
+    if (kind === 'mariadb') rawCpu = cpuPerRow(c0, cpuNow(kind), rows);
+    c0 = cpuNow(kind);
     const { rate: rest, growth } = await viaRest(conn, rows);
+    const restCpu = cpuPerRow(c0, cpuNow(kind), rows);
     const viaBroker = await viaBrokerApi(conn, rows);
-    out.push({ kind, raw, rest, broker: viaBroker, gatewayMiB: (growth[0] ?? 0) / MIB, workerMiB: (growth[1] ?? 0) / MIB });
+    out.push({ kind, raw, rest, broker: viaBroker, gatewayMiB: (growth[0] ?? 0) / MIB, workerMiB: (growth[1] ?? 0) / MIB, rawCpu, restCpu });
   }
   return out;
 }
 
-/** The raw driver: a cursor read `CHUNK` rows at a time. */
-async function rawPostgres(rows: number): Promise<number> {
+/** CPU time so far, ms, of each process that takes part (the database server: all its processes). */
+function cpuNow(kind: Kind): CpuPerRow {
+  const db = kind === 'postgres' ? 'postgres' : 'mariadbd';
+  let dbMs = 0;
+  for (const p of readdirSync('/proc')) {
+    if (!/^\d+$/.test(p)) continue;
+    try {
+      if (readFileSync(`/proc/${p}/comm`, 'utf8').trim() === db) dbMs += cpuMsOf(Number(p));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return { client: cpuMsOf(process.pid), db: dbMs, gateway: cpuMsOf(dev.cli.proc.pid as number), worker: cpuMsOf(worker.proc.pid as number), nats: cpuMsOf(nats.pid) };
+}
+
+function cpuMsOf(pid: number): number {
+  const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
+  return (Number(f[11]) + Number(f[12])) * (1000 / CLK_TCK);
+}
+
+function cpuPerRow(a: CpuPerRow, b: CpuPerRow, rows: number): CpuPerRow {
+  const ns = (k: keyof CpuPerRow) => Math.round(((b[k] - a[k]) * 1e6) / rows);
+  return { client: ns('client'), db: ns('db'), gateway: ns('gateway'), worker: ns('worker'), nats: ns('nats') };
+}
+
+/** The raw driver: a cursor read `CHUNK` rows at a time; `done` runs before the connection (and its server process) ends. */
+async function rawPostgres(rows: number, done: () => void): Promise<number> {
   const c = new pg.Client(PG);
   await c.connect();
   try {
@@ -115,7 +150,9 @@ async function rawPostgres(rows: number): Promise<number> {
       n += got.length;
     }
     await cursor.close();
-    return check(n, rows) / ((performance.now() - t) / 1000);
+    const rate = check(n, rows) / ((performance.now() - t) / 1000);
+    done();
+    return rate;
   } finally {
     await c.end();
   }
@@ -192,6 +229,13 @@ async function report(): Promise<void> {
   console.log(`\nSQL streaming: ${ROWS} rows per call, chunks of ${CHUNK}, ${ROUNDS} rounds, ${cpus().length} cores; ${load}`);
   printTable(['round / kind', 'raw rows/s', 'REST rows/s', 'REST/raw', 'broker rows/s', 'broker/raw', 'gateway RSS +MiB', 'worker RSS +MiB'],
     rounds.flatMap((round, r) => round.map((f) => [`${r + 1} ${f.kind}`, f.raw, f.rest, ratio(f.rest, f.raw), f.broker, ratio(f.broker, f.raw), f.gatewayMiB.toFixed(1), f.workerMiB.toFixed(1)])));
+  console.log('\nCPU per row, ns (from /proc; "client" is this process: the raw driver, or the REST reader counting lines)');
+  printTable(['round / kind / path', 'client', 'database', 'gateway', 'worker', 'nats-server', 'total', 'cores used'],
+    rounds.flatMap((round, r) => round.flatMap((f) => (['raw', 'rest'] as const).map((path) => {
+      const c = path === 'raw' ? f.rawCpu : f.restCpu;
+      const total = c.client + c.db + c.gateway + c.worker + c.nats;
+      return [`${r + 1} ${f.kind} ${path}`, c.client, c.db, c.gateway, c.worker, c.nats, total, ((total * (path === 'raw' ? f.raw : f.rest)) / 1e9).toFixed(2)];
+    }))));
   console.log('');
   for (const kind of ['postgres', 'mariadb'] as const) {
     const of = (k: 'raw' | 'rest' | 'broker') => median(rounds.map((round) => round.find((f) => f.kind === kind)?.[k] ?? 0));

@@ -51,6 +51,13 @@ export class NatsServer {
     return `nats://127.0.0.1:${this.port}`;
   }
 
+  /** The running process's pid (benches read its CPU time from /proc). */
+  get pid(): number {
+    const pid = this.proc?.pid;
+    if (pid === undefined) throw new Error('nats-server is not running');
+    return pid;
+  }
+
   /** Starts a new server with JetStream on a free port. */
   static async start(): Promise<NatsServer> {
     const dir = await mkdtemp(join(tmpdir(), 'sb-nats-'));
