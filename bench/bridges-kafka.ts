@@ -18,6 +18,7 @@
  */
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { readdirSync, readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { Writable } from 'node:stream';
 import { promisify } from 'node:util';
@@ -47,6 +48,44 @@ async function bootstrap(): Promise<{ brokers: string[]; stop?: () => Promise<vo
   const script = new URL('../scripts/kafka.sh', import.meta.url).pathname;
   const { stdout } = await run('bash', [script, 'start'], { timeout: 300_000 });
   return { brokers: [stdout.trim().split('\n').pop() as string], stop: async () => { await run('bash', [script, 'stop']); } };
+}
+
+/** CPU time so far, ms: this process (raw clients and bridges run here), the Kafka JVM, nats-server. */
+interface Cpu { self: number; kafka: number; nats: number }
+const CLK_TCK = 100; // USER_HZ of /proc/<pid>/stat
+function cpuMsOf(pid: string): number {
+  const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
+  return (Number(f[11]) + Number(f[12])) * (1000 / CLK_TCK);
+}
+function cpuNow(): Cpu {
+  const out: Cpu = { self: cpuMsOf(String(process.pid)), kafka: 0, nats: 0 };
+  for (const p of readdirSync('/proc')) {
+    if (!/^\d+$/.test(p)) continue;
+    try {
+      const comm = readFileSync(`/proc/${p}/comm`, 'utf8').trim();
+      if (comm === 'java') out.kafka += cpuMsOf(p);
+      else if (comm === 'nats-server') out.nats += cpuMsOf(p);
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return out;
+}
+/** µs of CPU per message between two readings, by process, and the cores they used over `ms`. */
+function perMessage(a: Cpu, b: Cpu, ms: number): { self: number; kafka: number; nats: number; cores: number } {
+  const us = (k: keyof Cpu) => ((b[k] - a[k]) * 1000) / N;
+  const total = b.self - a.self + b.kafka - a.kafka + b.nats - a.nats;
+  return { self: us('self'), kafka: us('kafka'), nats: us('nats'), cores: total / ms };
+}
+type CpuRow = ReturnType<typeof perMessage>;
+const cpuRows: Array<{ what: string; cpu: CpuRow }> = [];
+/** Records CPU between the first and the last message of one measurement. */
+function cpuWindow(what: string): { start: () => void; end: (ms: number) => void } {
+  let a: Cpu | undefined;
+  return {
+    start: () => { a ??= cpuNow(); },
+    end: (ms) => { if (a) cpuRows.push({ what, cpu: perMessage(a, cpuNow(), ms) }); },
+  };
 }
 
 /** Polls `cond` every 5 ms (tight enough for second-long runs) until true, or fails after `ms`. */
@@ -120,6 +159,16 @@ async function main(): Promise<void> {
     const br = median(r.map((x) => x.bridge));
     console.log(`| ${d} | ${raw.toFixed(0)} | ${pipe.toFixed(0)} | ${br.toFixed(0)} | ${(br / raw).toFixed(2)}× | ${(br / pipe).toFixed(2)}× |`);
   }
+  // What each way costs: if the raw client already keeps the two cores busy, the bridge (the same client
+  // work plus a JetStream store or a delivery and an ack per message) cannot keep its rate.
+  console.log('\nCPU per message, µs (medians over rounds; this process = the raw client, the pipeline or the bridge):\n');
+  console.log('| measurement | this process | Kafka (JVM) | nats-server | total | cores used |');
+  console.log('| --- | ---: | ---: | ---: | ---: | ---: |');
+  for (const what of [...new Set(cpuRows.map((r) => r.what))]) {
+    const rs = cpuRows.filter((r) => r.what === what).map((r) => r.cpu);
+    const m = (k: keyof CpuRow) => median(rs.map((r) => r[k]));
+    console.log(`| ${what} | ${m('self').toFixed(1)} | ${m('kafka').toFixed(1)} | ${m('nats').toFixed(1)} | ${(m('self') + m('kafka') + m('nats')).toFixed(1)} | ${m('cores').toFixed(2)} |`);
+  }
 }
 
 /** Raw baseline in: a kafkajs consumer, eachBatch, fresh group, auto commit. */
@@ -129,14 +178,19 @@ async function rawConsume(kafka: Kafka, topic: string): Promise<number> {
   await consumer.subscribe({ topics: [topic], fromBeginning: true });
   let seen = 0;
   let first = 0;
+  const cpu = cpuWindow('Kafka→topic raw kafkajs');
   await consumer.run({
     partitionsConsumedConcurrently: 4,
     eachBatch: async ({ batch }) => {
-      if (seen === 0) first = performance.now();
+      if (seen === 0) {
+        first = performance.now();
+        cpu.start();
+      }
       seen += batch.messages.length;
     },
   });
   const last = await waitFor(() => seen >= N, 120_000, 'raw consumer');
+  cpu.end(last - first);
   await consumer.disconnect();
   return N / ((last - first) / 1000);
 }
@@ -149,7 +203,10 @@ async function bridgeInRun(env: BridgeEnv, brokers: string[], source: string, to
   const b: Bridge = kafkaInKind.create(def, env);
   b.start();
   const first = await waitFor(() => b.status().counters.received > 0, 60_000, 'first record');
+  const cpu = cpuWindow('Kafka→topic bridge');
+  cpu.start();
   const last = await waitFor(() => b.status().counters.forwarded + b.status().counters.duplicates >= N, 300_000, 'bridge in');
+  cpu.end(last - first);
   await b.stop();
   return N / ((last - first) / 1000);
 }
@@ -165,15 +222,20 @@ async function pipeConsume(kafka: Kafka, nc: NatsConnection, broker: Broker, sou
   await consumer.subscribe({ topics: [source], fromBeginning: true });
   let stored = 0;
   let first = 0;
+  const cpu = cpuWindow('Kafka→topic raw pipeline');
   await consumer.run({
     partitionsConsumedConcurrently: 4,
     eachBatch: async ({ batch }) => {
-      if (first === 0) first = performance.now();
+      if (first === 0) {
+        first = performance.now();
+        cpu.start();
+      }
       await Promise.all(batch.messages.map((m) => js.publish(subject, m.value ?? new Uint8Array(0), { msgID: `${batch.topic}/${batch.partition}/${m.offset}` })));
       stored += batch.messages.length;
     },
   });
   const last = await waitFor(() => stored >= N, 300_000, 'raw pipeline in');
+  cpu.end(last - first);
   await consumer.disconnect();
   return N / ((last - first) / 1000);
 }
@@ -192,6 +254,8 @@ async function pipeProduce(kafka: Kafka, nc: NatsConnection, broker: Broker, tar
   await producer.connect();
   const c = await jetstream(nc).consumers.get(stream, name);
   let done = 0;
+  const cpu = cpuWindow('topic→Kafka raw pipeline');
+  cpu.start();
   const t0 = performance.now();
   while (done < N) {
     const batch = [];
@@ -203,6 +267,7 @@ async function pipeProduce(kafka: Kafka, nc: NatsConnection, broker: Broker, tar
   }
   await nc.flush();
   const t1 = performance.now();
+  cpu.end(t1 - t0);
   await producer.disconnect();
   await jsm.consumers.delete(stream, name).catch(() => undefined);
   return N / ((t1 - t0) / 1000);
@@ -219,11 +284,14 @@ async function prefillTopic(broker: Broker, topic: string): Promise<void> {
 async function rawProduce(kafka: Kafka, topic: string): Promise<number> {
   const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, createPartitioner: Partitioners.DefaultPartitioner });
   await producer.connect();
+  const cpu = cpuWindow('topic→Kafka raw kafkajs');
+  cpu.start();
   const t0 = performance.now();
   for (let i = 0; i < N; i += INFLIGHT) {
     await producer.send({ topic, acks: -1, messages: Array.from({ length: Math.min(INFLIGHT, N - i) }, () => ({ key: null, value: body })) });
   }
   const t1 = performance.now();
+  cpu.end(t1 - t0);
   await producer.disconnect();
   return N / ((t1 - t0) / 1000);
 }
@@ -240,7 +308,10 @@ async function bridgeOutRun(env: BridgeEnv, brokers: string[], target: string, t
   const b: Bridge = kafkaOutKind.create(def, env);
   b.start();
   const first = await waitFor(() => b.status().counters.received > 0, 60_000, 'first pull');
+  const cpu = cpuWindow('topic→Kafka bridge');
+  cpu.start();
   const last = await waitFor(() => b.status().counters.forwarded >= N, 300_000, 'bridge out');
+  cpu.end(last - first);
   await b.stop();
   await broker.subscriptions.delete(sub).catch(() => undefined);
   return N / ((last - first) / 1000);
