@@ -88,8 +88,9 @@ export class JobFeed {
   }
 
   private onMsg(msg: Msg): void {
-    const code = msg.headers?.code ?? 0;
-    if (code >= 100 && msg.subject.startsWith(this.inbox)) {
+    // A job carries its own subject; only a status arrives on the request's. Checked in that order so a
+    // job's headers (often none) are not decoded here.
+    if (msg.subject.startsWith(this.inbox) && (msg.headers?.code ?? 0) >= 100) {
       // A status ends its request: 408 expired, 404 nothing, 409 refused (limits, or the consumer deleted), 503 gone.
       const id = msg.subject.slice(this.inbox.length + 1);
       this.open.delete(id);

@@ -4,7 +4,7 @@
  * waiters register before the publish and fall back to the results KV at their timeout and after a
  * reconnect (docs/jobs.md, "Waiting for a result").
  */
-import { createInbox, headers as natsHeaders, nuid, type Msg, type Subscription } from '@nats-io/nats-core';
+import { createInbox, headers as natsHeaders, nuid, type Msg, type MsgHdrs, type Subscription } from '@nats-io/nats-core';
 import type { JobEnvelope, JobRecord, JobResult, WorkerInfo } from '../schemas/job.js';
 import { isFinal, JOB_ID_PATTERN } from '../schemas/job.js';
 import { HEADERS } from '../schemas/message.js';
@@ -290,13 +290,14 @@ export class JsJobClient implements JobClient {
   }
 
   private async publish(envelope: JobEnvelope, bytes: Uint8Array, replyTo: string | undefined, extra?: Record<string, string>): Promise<{ accepted: JobAccepted; seq: number }> {
-    const h = natsHeaders();
+    // Only the headers a job needs, often none: a header block is parsed by nats-server on the way in
+    // and by the worker on the way out. The body is always the JSON envelope (no Content-Type needed).
+    let h: MsgHdrs | undefined;
     // Dedup only helps an id that can be submitted again: one derived from an idempotency key. A fresh
     // nuid never is (nothing re-publishes a job), and every dedup entry costs nats-server work and memory.
-    if (envelope.idempotencyKey !== undefined) h.set(HEADERS.natsMsgId, envelope.id);
-    h.set(HEADERS.contentType, 'application/json');
-    if (replyTo) h.set(JOB_HEADERS.replyTo, replyTo);
-    if (extra) for (const [k, v] of Object.entries(extra)) h.set(k, v);
+    if (envelope.idempotencyKey !== undefined) (h ??= natsHeaders()).set(HEADERS.natsMsgId, envelope.id);
+    if (replyTo) (h ??= natsHeaders()).set(JOB_HEADERS.replyTo, replyTo);
+    if (extra) for (const [k, v] of Object.entries(extra)) (h ??= natsHeaders()).set(k, v);
     try {
       const ack = await this.store.publisher.send(jobSubject(envelope.type), bytes, h);
       return { accepted: { id: envelope.id, duplicate: ack.duplicate }, seq: ack.seq };
