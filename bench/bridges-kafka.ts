@@ -18,7 +18,6 @@
  */
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { readdirSync, readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { Writable } from 'node:stream';
 import { promisify } from 'node:util';
@@ -29,6 +28,7 @@ import { createBroker, createLogger, createMetrics, topicSubject, type Broker } 
 import { resolveProcessConfig } from '../schemas/config.js';
 import { kafkaInKind, kafkaOutKind, type KafkaInStored, type KafkaOutStored } from '../gateways/kafka/index.js';
 import type { Bridge, BridgeEnv } from '../gateways/bridges/types.js';
+import { cpuMsByName, cpuMsOf } from './proc-cpu.js';
 
 const N = Number(process.env['BENCH_KAFKA_MESSAGES'] ?? 50_000);
 const ROUNDS = Number(process.env['BENCH_ROUNDS'] ?? 3);
@@ -52,24 +52,9 @@ async function bootstrap(): Promise<{ brokers: string[]; stop?: () => Promise<vo
 
 /** CPU time so far, ms: this process (raw clients and bridges run here), the Kafka JVM, nats-server. */
 interface Cpu { self: number; kafka: number; nats: number }
-const CLK_TCK = 100; // USER_HZ of /proc/<pid>/stat
-function cpuMsOf(pid: string): number {
-  const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
-  return (Number(f[11]) + Number(f[12])) * (1000 / CLK_TCK);
-}
 function cpuNow(): Cpu {
-  const out: Cpu = { self: cpuMsOf(String(process.pid)), kafka: 0, nats: 0 };
-  for (const p of readdirSync('/proc')) {
-    if (!/^\d+$/.test(p)) continue;
-    try {
-      const comm = readFileSync(`/proc/${p}/comm`, 'utf8').trim();
-      if (comm === 'java') out.kafka += cpuMsOf(p);
-      else if (comm === 'nats-server') out.nats += cpuMsOf(p);
-    } catch {
-      // gone meanwhile
-    }
-  }
-  return out;
+  const by = cpuMsByName(['java', 'nats-server']);
+  return { self: cpuMsOf(process.pid), kafka: by['java'] ?? 0, nats: by['nats-server'] ?? 0 };
 }
 /** µs of CPU per message between two readings, by process, and the cores they used over `ms`. */
 function perMessage(a: Cpu, b: Cpu, ms: number): { self: number; kafka: number; nats: number; cores: number } {

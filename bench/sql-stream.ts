@@ -11,7 +11,6 @@
  * RSS growth of the gateway and of the worker process (acceptance: < 64 MiB). Writes bench/results/sql-<time>.json.
  */
 import { randomBytes } from 'node:crypto';
-import { readdirSync, readFileSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { cpus, loadavg } from 'node:os';
 import pg from 'pg';
@@ -25,13 +24,12 @@ import { Keyring } from '../broker/secrets.js';
 import { resolveProcessConfig } from '../schemas/config.js';
 import { printTable, ratio } from './load.js';
 import { median } from './jobs-support.js';
+import { cpuMsByName, cpuMsOf } from './proc-cpu.js';
 
 const ROWS = Number(process.env['BENCH_ROWS'] ?? '1000000');
 const ROUNDS = Number(process.env['BENCH_ROUNDS'] ?? '2');
 const CHUNK = Number(process.env['BENCH_CHUNK_ROWS'] ?? '1000');
 const MIB = 1024 * 1024;
-/** Clock ticks per second of /proc/<pid>/stat times (USER_HZ: 100 on Linux). */
-const CLK_TCK = 100;
 const tag = randomBytes(4).toString('hex');
 const fn = `sb_bench_rows_${tag}`;
 const myUser = `sb_bench_${tag}`;
@@ -114,21 +112,7 @@ async function runAll(rows: number): Promise<Figures[]> {
 /** CPU time so far, ms, of each process that takes part (the database server: all its processes). */
 function cpuNow(kind: Kind): CpuPerRow {
   const db = kind === 'postgres' ? 'postgres' : 'mariadbd';
-  let dbMs = 0;
-  for (const p of readdirSync('/proc')) {
-    if (!/^\d+$/.test(p)) continue;
-    try {
-      if (readFileSync(`/proc/${p}/comm`, 'utf8').trim() === db) dbMs += cpuMsOf(Number(p));
-    } catch {
-      // gone meanwhile
-    }
-  }
-  return { client: cpuMsOf(process.pid), db: dbMs, gateway: cpuMsOf(dev.cli.proc.pid as number), worker: cpuMsOf(worker.proc.pid as number), nats: cpuMsOf(nats.pid) };
-}
-
-function cpuMsOf(pid: number): number {
-  const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
-  return (Number(f[11]) + Number(f[12])) * (1000 / CLK_TCK);
+  return { client: cpuMsOf(process.pid), db: cpuMsByName([db])[db] ?? 0, gateway: cpuMsOf(dev.cli.proc.pid as number), worker: cpuMsOf(worker.proc.pid as number), nats: cpuMsOf(nats.pid) };
 }
 
 function cpuPerRow(a: CpuPerRow, b: CpuPerRow, rows: number): CpuPerRow {
