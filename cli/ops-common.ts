@@ -5,7 +5,8 @@
  * would keep them), and the cells humans read (durations, sizes). No server-side imports here.
  */
 import { SbError, errors } from '../broker/errors.js';
-import type { CommandIo, ParsedArgs } from './command-spec.js';
+import type { ArgSpec, CommandIo, CommandSpec, ParsedArgs } from './command-spec.js';
+import { JSON_OPTION, printRecord, printRows, type Column } from './output.js';
 import { RestClient } from './client.js';
 import { clientEnv } from './env-vars.js';
 import { readAll } from './pubsub.js';
@@ -73,6 +74,67 @@ export function defined(fields: Record<string, unknown>): Record<string, unknown
 /** Prints what a delete removed: `deleted KIND NAME`, or `{"deleted": NAME, "kind": KIND}`. */
 export function printDeleted(io: CommandIo, json: boolean, kind: string, name: string): void {
   io.out(json ? JSON.stringify({ deleted: name, kind }, null, 2) : `deleted ${kind} ${name}`);
+}
+
+/** Prints `value` as JSON with `--json`, else its human `view` as `key: value` lines. */
+export function printView<T>(io: CommandIo, args: ParsedArgs, value: T, view: (v: T) => Record<string, unknown>): void {
+  const json = jsonOf(args);
+  printRecord(io, json, json ? (value as Record<string, unknown>) : view(value));
+}
+
+// The read and delete sub-commands every collection has (`topics list|info|delete`, `users …`,
+// `connections winrm …`): one shape each, told what to fetch and how a row or a record reads.
+
+/** `list`: a table of `rows(answer)` in `columns`, or the whole answer as JSON. */
+export function listSpec<A, T>(o: {
+  summary: string;
+  description: string;
+  fetch: (io: CommandIo) => Promise<unknown>;
+  rows: (answer: A) => readonly T[];
+  columns: ReadonlyArray<Column<T>>;
+}): CommandSpec {
+  return {
+    name: 'list', summary: o.summary, description: o.description, options: [JSON_OPTION],
+    async run(args, io) {
+      const answer = (await o.fetch(io)) as A;
+      printRows(io, jsonOf(args), answer, o.rows(answer), o.columns);
+    },
+  };
+}
+
+/** `info` / `get`: one object named by the positional `arg`, printed through `view`. */
+export function showSpec<T>(o: {
+  name: 'info' | 'get';
+  summary: string;
+  description: string;
+  arg: ArgSpec;
+  fetch: (io: CommandIo, name: string) => Promise<unknown>;
+  view: (v: T) => Record<string, unknown>;
+}): CommandSpec {
+  return {
+    name: o.name, summary: o.summary, description: o.description, args: [o.arg], options: [JSON_OPTION],
+    async run(args, io) {
+      printView(io, args, (await o.fetch(io, arg(args, 0, o.arg.name))) as T, o.view);
+    },
+  };
+}
+
+/** `delete`: removes the object named by the positional `arg`, then `deleted KIND NAME`. */
+export function deleteSpec(o: {
+  summary: string;
+  description: string;
+  arg: ArgSpec;
+  kind: string;
+  remove: (io: CommandIo, name: string) => Promise<unknown>;
+}): CommandSpec {
+  return {
+    name: 'delete', summary: o.summary, description: o.description, args: [o.arg], options: [JSON_OPTION],
+    async run(args, io) {
+      const name = arg(args, 0, o.arg.name);
+      await o.remove(io, name);
+      printDeleted(io, jsonOf(args), o.kind, name);
+    },
+  };
 }
 
 /** Milliseconds as a human reads them: 0 → "-", 1500 → "1.5s", 120000 → "2m", 86400000 → "1d". */

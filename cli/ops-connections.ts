@@ -12,8 +12,8 @@ import type { WinrmHostPut, WinrmHostView } from '../schemas/winrm.js';
 import { SbError, isSbError } from '../broker/errors.js';
 import type { CommandIo, CommandSpec, OptionSpec, ParsedArgs } from './command-spec.js';
 import { clientEnv } from './env-vars.js';
-import { JSON_OPTION, printRecord, printRows, type Column } from './output.js';
-import { arg, clientOf, defined, duration, bytes, int, jsonOf, oneOf, pathOf, printDeleted, readSecret, str } from './ops-common.js';
+import { JSON_OPTION, type Column } from './output.js';
+import { arg, clientOf, defined, deleteSpec, duration, bytes, int, jsonOf, listSpec, oneOf, pathOf, printView, readSecret, showSpec, str } from './ops-common.js';
 import { runSql } from './sql.js';
 
 // ---- WinRM hosts ---------------------------------------------------------------------------------
@@ -94,27 +94,21 @@ const winrmCommand: CommandSpec = {
   summary: 'WinRM host definitions: list, get, create, delete, set the password',
   description: 'A WinRM host definition is where winrm.exec jobs run commands (docs/winrm.md). The password is sealed with the master keys before it is stored.',
   subcommands: [
-    {
-      name: 'list',
+    listSpec({
       summary: 'list WinRM host definitions',
       description: 'One row per host: endpoint, authentication, account, message encryption, concurrency, whether a password is set.',
-      options: [JSON_OPTION],
-      async run(args, io) {
-        const r = (await clientOf(io).call('GET', '/v1/connections/winrm')) as { connections: WinrmHostView[] };
-        printRows(io, jsonOf(args), r, r.connections, hostColumns);
-      },
-    },
-    {
+      fetch: (io) => clientOf(io).call('GET', '/v1/connections/winrm'),
+      rows: (r: { connections: WinrmHostView[] }) => r.connections,
+      columns: hostColumns,
+    }),
+    showSpec({
       name: 'get',
       summary: 'show one WinRM host definition',
       description: 'Prints the definition without its secrets. SB_ERR_CONNECTION_NOT_FOUND if it does not exist.',
-      args: [HOST_ARG],
-      options: [JSON_OPTION],
-      async run(args, io) {
-        const h = (await clientOf(io).call('GET', winrmPath(arg(args, 0, 'HOST')))) as WinrmHostView;
-        printRecord(io, jsonOf(args), jsonOf(args) ? h : hostRecord(h));
-      },
-    },
+      arg: HOST_ARG,
+      fetch: (io, name) => clientOf(io).call('GET', winrmPath(name)),
+      view: hostRecord,
+    }),
     {
       name: 'create',
       summary: 'create a WinRM host definition (password from stdin or a prompt)',
@@ -133,22 +127,16 @@ const winrmCommand: CommandSpec = {
         if (exists) throw new SbError('SB_ERR_CONNECTION_EXISTS', `a WinRM host named ${name} already exists`, { data: { name } });
         // Options are checked before the prompt: a typo must not cost the operator a typed password.
         const body = await hostBody(args, io);
-        const h = (await client.call('PUT', winrmPath(name), { ...body, password: await readSecret(io, 'Password') })) as WinrmHostView;
-        printRecord(io, jsonOf(args), jsonOf(args) ? h : hostRecord(h));
+        printView(io, args, (await client.call('PUT', winrmPath(name), { ...body, password: await readSecret(io, 'Password') })) as WinrmHostView, hostRecord);
       },
     },
-    {
-      name: 'delete',
+    deleteSpec({
       summary: 'delete a WinRM host definition',
       description: 'Deletes HOST; jobs naming it fail with SB_ERR_CONNECTION_NOT_FOUND. SB_ERR_CONNECTION_NOT_FOUND if it does not exist.',
-      args: [HOST_ARG],
-      options: [JSON_OPTION],
-      async run(args, io) {
-        const name = arg(args, 0, 'HOST');
-        await clientOf(io).call('DELETE', winrmPath(name));
-        printDeleted(io, jsonOf(args), 'winrm-host', name);
-      },
-    },
+      arg: HOST_ARG,
+      kind: 'winrm-host',
+      remove: (io, name) => clientOf(io).call('DELETE', winrmPath(name)),
+    }),
     {
       name: 'password',
       summary: 'set a WinRM host\'s password (from stdin or a prompt)',
@@ -214,27 +202,21 @@ const sqlCommand: CommandSpec = {
   description: 'The same calls as `switchboard sql conn …` (docs/sql.md), with tables and a password prompt. A new connection gets a random '
     + 'password nobody knows: jobs on it fail with SB_ERR_SQL_PASSWORD_NOT_SET until `connections sql password CONN` sets the real one.',
   subcommands: [
-    {
-      name: 'list',
+    listSpec({
       summary: 'list SQL connection definitions',
       description: 'One row per connection: kind, host, port, database, user, pool size, whether the password is set.',
-      options: [JSON_OPTION],
-      async run(args, io) {
-        const r = (await sqlConn(io, ['list'])) as { connections: SqlConnView[] };
-        printRows(io, jsonOf(args), r, r.connections, connColumns);
-      },
-    },
-    {
+      fetch: (io) => sqlConn(io, ['list']),
+      rows: (r: { connections: SqlConnView[] }) => r.connections,
+      columns: connColumns,
+    }),
+    showSpec({
       name: 'get',
       summary: 'show one SQL connection definition',
       description: 'Prints the definition without its password. SB_ERR_CONNECTION_NOT_FOUND if it does not exist.',
-      args: [CONN_ARG],
-      options: [JSON_OPTION],
-      async run(args, io) {
-        const c = (await sqlConn(io, ['get', arg(args, 0, 'CONN')])) as SqlConnView;
-        printRecord(io, jsonOf(args), jsonOf(args) ? c : connRecord(c));
-      },
-    },
+      arg: CONN_ARG,
+      fetch: (io, name) => sqlConn(io, ['get', name]),
+      view: connRecord,
+    }),
     {
       name: 'create',
       summary: 'create an SQL connection definition',
@@ -251,22 +233,16 @@ const sqlCommand: CommandSpec = {
       ],
       async run(args, io) {
         const argv = ['create', arg(args, 0, 'CONN'), ...passOptions(args, ['kind', 'host', 'port', 'database', 'user', 'pool'])];
-        const c = (await sqlConn(io, argv)) as SqlConnView;
-        printRecord(io, jsonOf(args), jsonOf(args) ? c : connRecord(c));
+        printView(io, args, (await sqlConn(io, argv)) as SqlConnView, connRecord);
       },
     },
-    {
-      name: 'delete',
+    deleteSpec({
       summary: 'delete an SQL connection definition',
       description: 'Deletes CONN; workers close its pool. SB_ERR_CONNECTION_NOT_FOUND if it does not exist.',
-      args: [CONN_ARG],
-      options: [JSON_OPTION],
-      async run(args, io) {
-        const name = arg(args, 0, 'CONN');
-        await sqlConn(io, ['delete', name]);
-        printDeleted(io, jsonOf(args), 'sql-connection', name);
-      },
-    },
+      arg: CONN_ARG,
+      kind: 'sql-connection',
+      remove: (io, name) => sqlConn(io, ['delete', name]),
+    }),
     {
       name: 'password',
       summary: 'set an SQL connection\'s password (from stdin or a prompt)',

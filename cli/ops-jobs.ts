@@ -8,7 +8,7 @@ import type { CommandIo, CommandSpec } from './command-spec.js';
 import { clientEnv } from './env-vars.js';
 import { runJobCommand } from './jobs.js';
 import { JSON_OPTION, Progress, printRecord, printRows, type Column } from './output.js';
-import { arg, clientOf, duration, int, jsonOf, str } from './ops-common.js';
+import { arg, clientOf, duration, int, jsonOf, printView, str } from './ops-common.js';
 import { wsBroadcast } from './ws.js';
 
 const JOB_ID_ARG = { name: 'ID', description: 'job id (printed by jobs run --async)' } as const;
@@ -121,7 +121,7 @@ export const jobsCommand: CommandSpec = {
         const wait = int(args, 'wait');
         const q = wait ? `?waitMs=${wait}` : '';
         const r = (await clientOf(io).call('GET', `/v1/jobs/${encodeURIComponent(arg(args, 0, 'ID'))}${q}`, undefined, { extraWaitMs: wait ?? 0, signal: io.signal })) as JobRecord;
-        printRecord(io, jsonOf(args), jsonOf(args) ? r : jobRecord(r));
+        printView(io, args, r, jobRecord);
       },
     },
     {
@@ -131,8 +131,7 @@ export const jobsCommand: CommandSpec = {
       args: [JOB_ID_ARG],
       options: [JSON_OPTION],
       async run(args, io) {
-        const r = (await clientOf(io).call('DELETE', `/v1/jobs/${encodeURIComponent(arg(args, 0, 'ID'))}`)) as JobRecord;
-        printRecord(io, jsonOf(args), jsonOf(args) ? r : jobRecord(r));
+        printView(io, args, (await clientOf(io).call('DELETE', `/v1/jobs/${encodeURIComponent(arg(args, 0, 'ID'))}`)) as JobRecord, jobRecord);
       },
     },
     {

@@ -6,8 +6,8 @@
 import type { SubscriptionInfo, SubscriptionSpec, TopicInfo, TopicSpec } from '../schemas/index.js';
 import { errors } from '../broker/errors.js';
 import type { CommandSpec, OptionSpec, ParsedArgs } from './command-spec.js';
-import { JSON_OPTION, printRecord, printRows, type Column } from './output.js';
-import { arg, bytes, clientOf, defined, duration, int, jsonOf, limit, list, oneOf, pathOf, printDeleted, str } from './ops-common.js';
+import { JSON_OPTION, type Column } from './output.js';
+import { arg, bytes, clientOf, defined, deleteSpec, duration, int, limit, list, listSpec, oneOf, pathOf, printView, showSpec, str } from './ops-common.js';
 
 const TOPIC_ARG = { name: 'TOPIC', description: 'topic name (dot-separated tokens of A-Z a-z 0-9 _ -)', complete: { names: 'topics' } } as const;
 const SUB_ARG = { name: 'SUBSCRIPTION', description: 'subscription name', complete: { names: 'subscriptions' } } as const;
@@ -68,43 +68,31 @@ export const topicsCommand: CommandSpec = {
       args: [TOPIC_ARG],
       options: topicOptions,
       async run(args, io) {
-        const t = (await clientOf(io).createTopic(topicSpec(args))) as TopicInfo;
-        printRecord(io, jsonOf(args), jsonOf(args) ? t : topicRecord(t));
+        printView(io, args, (await clientOf(io).createTopic(topicSpec(args))) as TopicInfo, topicRecord);
       },
     },
-    {
-      name: 'list',
+    listSpec({
       summary: 'list topics with their size and limits',
       description: 'One row per topic: messages stored, size, storage, replicas, retention limits and dedup window.',
-      options: [JSON_OPTION],
-      async run(args, io) {
-        const r = (await clientOf(io).call('GET', '/v1/topics')) as { topics: TopicInfo[] };
-        printRows(io, jsonOf(args), r, r.topics, topicColumns);
-      },
-    },
-    {
+      fetch: (io) => clientOf(io).call('GET', '/v1/topics'),
+      rows: (r: { topics: TopicInfo[] }) => r.topics,
+      columns: topicColumns,
+    }),
+    showSpec({
       name: 'info',
       summary: 'show one topic',
       description: 'Prints the topic\'s limits and counters (first/last sequence and time). SB_ERR_TOPIC_NOT_FOUND if it does not exist.',
-      args: [TOPIC_ARG],
-      options: [JSON_OPTION],
-      async run(args, io) {
-        const t = (await clientOf(io).call('GET', pathOf('topics', arg(args, 0, 'TOPIC')))) as TopicInfo;
-        printRecord(io, jsonOf(args), jsonOf(args) ? t : topicRecord(t));
-      },
-    },
-    {
-      name: 'delete',
+      arg: TOPIC_ARG,
+      fetch: (io, name) => clientOf(io).call('GET', pathOf('topics', name)),
+      view: topicRecord,
+    }),
+    deleteSpec({
       summary: 'delete a topic and its messages',
       description: 'Deletes TOPIC and every message in it; subscriptions reading it see no more messages. SB_ERR_TOPIC_NOT_FOUND if it does not exist.',
-      args: [TOPIC_ARG],
-      options: [JSON_OPTION],
-      async run(args, io) {
-        const name = arg(args, 0, 'TOPIC');
-        await clientOf(io).call('DELETE', pathOf('topics', name));
-        printDeleted(io, jsonOf(args), 'topic', name);
-      },
-    },
+      arg: TOPIC_ARG,
+      kind: 'topic',
+      remove: (io, name) => clientOf(io).call('DELETE', pathOf('topics', name)),
+    }),
   ],
 };
 
@@ -178,42 +166,30 @@ export const subscriptionsCommand: CommandSpec = {
         JSON_OPTION,
       ],
       async run(args, io) {
-        const s = (await clientOf(io).createSubscription(subscriptionSpec(args))) as SubscriptionInfo;
-        printRecord(io, jsonOf(args), jsonOf(args) ? s : subRecord(s));
+        printView(io, args, (await clientOf(io).createSubscription(subscriptionSpec(args))) as SubscriptionInfo, subRecord);
       },
     },
-    {
-      name: 'list',
+    listSpec({
       summary: 'list subscriptions with their backlog',
       description: 'One row per subscription: filter, messages not yet delivered, delivered but not acked, redelivered, ack wait, max deliveries, dead-letter topic.',
-      options: [JSON_OPTION],
-      async run(args, io) {
-        const r = (await clientOf(io).call('GET', '/v1/subscriptions')) as { subscriptions: SubscriptionInfo[] };
-        printRows(io, jsonOf(args), r, r.subscriptions, subColumns);
-      },
-    },
-    {
+      fetch: (io) => clientOf(io).call('GET', '/v1/subscriptions'),
+      rows: (r: { subscriptions: SubscriptionInfo[] }) => r.subscriptions,
+      columns: subColumns,
+    }),
+    showSpec({
       name: 'info',
       summary: 'show one subscription',
       description: 'Prints the subscription\'s settings, the topics it reads now, and its counters. SB_ERR_SUBSCRIPTION_NOT_FOUND if it does not exist.',
-      args: [SUB_ARG],
-      options: [JSON_OPTION],
-      async run(args, io) {
-        const s = (await clientOf(io).call('GET', pathOf('subscriptions', arg(args, 0, 'SUBSCRIPTION')))) as SubscriptionInfo;
-        printRecord(io, jsonOf(args), jsonOf(args) ? s : subRecord(s));
-      },
-    },
-    {
-      name: 'delete',
+      arg: SUB_ARG,
+      fetch: (io, name) => clientOf(io).call('GET', pathOf('subscriptions', name)),
+      view: subRecord,
+    }),
+    deleteSpec({
       summary: 'delete a subscription',
       description: 'Deletes the subscription and its delivery state; the topic\'s messages stay. SB_ERR_SUBSCRIPTION_NOT_FOUND if it does not exist.',
-      args: [SUB_ARG],
-      options: [JSON_OPTION],
-      async run(args, io) {
-        const name = arg(args, 0, 'SUBSCRIPTION');
-        await clientOf(io).call('DELETE', pathOf('subscriptions', name));
-        printDeleted(io, jsonOf(args), 'subscription', name);
-      },
-    },
+      arg: SUB_ARG,
+      kind: 'subscription',
+      remove: (io, name) => clientOf(io).call('DELETE', pathOf('subscriptions', name)),
+    }),
   ],
 };

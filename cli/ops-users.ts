@@ -6,7 +6,7 @@
 import type { ApiKeyCreated, UserView } from '../schemas/index.js';
 import type { CommandSpec, OptionSpec, ParsedArgs } from './command-spec.js';
 import { JSON_OPTION, printRecord, printRows, type Column } from './output.js';
-import { arg, clientOf, defined, jsonOf, list, pathOf, printDeleted, readSecret, str } from './ops-common.js';
+import { arg, clientOf, defined, deleteSpec, jsonOf, list, listSpec, pathOf, printDeleted, printView, readSecret, showSpec, str } from './ops-common.js';
 
 const USER_ARG = { name: 'USER', description: 'user name', complete: { names: 'users' } } as const;
 const joined = (xs: readonly string[]): string => xs.join(',');
@@ -107,31 +107,24 @@ export const usersCommand: CommandSpec = {
       async run(args, io) {
         const password = args.values['no-password'] === true ? undefined : await readSecret(io, 'Password', { confirm: true });
         const body = defined({ name: arg(args, 0, 'USER'), password, roles: list(args, 'role'), acl: aclOf(args) });
-        const u = (await clientOf(io).call('POST', '/v1/users', body)) as UserView;
-        printRecord(io, jsonOf(args), jsonOf(args) ? u : userRecord(u));
+        printView(io, args, (await clientOf(io).call('POST', '/v1/users', body)) as UserView, userRecord);
       },
     },
-    {
-      name: 'list',
+    listSpec({
       summary: 'list users with their roles, ACL and key count',
       description: 'One row per user: roles, publish/subscribe/jobs patterns, number of API keys, creation time.',
-      options: [JSON_OPTION],
-      async run(args, io) {
-        const r = (await clientOf(io).call('GET', '/v1/users')) as { users: UserView[] };
-        printRows(io, jsonOf(args), r, r.users, userColumns);
-      },
-    },
-    {
+      fetch: (io) => clientOf(io).call('GET', '/v1/users'),
+      rows: (r: { users: UserView[] }) => r.users,
+      columns: userColumns,
+    }),
+    showSpec({
       name: 'info',
       summary: 'show one user',
       description: 'Prints USER\'s roles, ACL and API key ids. SB_ERR_USER_NOT_FOUND if it does not exist.',
-      args: [USER_ARG],
-      options: [JSON_OPTION],
-      async run(args, io) {
-        const u = (await clientOf(io).call('GET', pathOf('users', arg(args, 0, 'USER')))) as UserView;
-        printRecord(io, jsonOf(args), jsonOf(args) ? u : userRecord(u));
-      },
-    },
+      arg: USER_ARG,
+      fetch: (io, name) => clientOf(io).call('GET', pathOf('users', name)),
+      view: userRecord,
+    }),
     {
       name: 'set',
       summary: 'change a user\'s roles or ACL',
@@ -140,8 +133,7 @@ export const usersCommand: CommandSpec = {
       options: [...aclOptions, JSON_OPTION],
       async run(args, io) {
         const body = defined({ roles: list(args, 'role'), acl: aclOf(args) });
-        const u = (await clientOf(io).call('PATCH', pathOf('users', arg(args, 0, 'USER')), body)) as UserView;
-        printRecord(io, jsonOf(args), jsonOf(args) ? u : userRecord(u));
+        printView(io, args, (await clientOf(io).call('PATCH', pathOf('users', arg(args, 0, 'USER')), body)) as UserView, userRecord);
       },
     },
     {
@@ -160,18 +152,13 @@ export const usersCommand: CommandSpec = {
         io.out(jsonOf(args) ? JSON.stringify({ user: name, passwordSet: true }, null, 2) : `password set for ${name}`);
       },
     },
-    {
-      name: 'delete',
+    deleteSpec({
       summary: 'delete a user and their API keys',
       description: 'Deletes USER; their password and API keys stop working at once. SB_ERR_USER_NOT_FOUND if it does not exist.',
-      args: [USER_ARG],
-      options: [JSON_OPTION],
-      async run(args, io) {
-        const name = arg(args, 0, 'USER');
-        await clientOf(io).call('DELETE', pathOf('users', name));
-        printDeleted(io, jsonOf(args), 'user', name);
-      },
-    },
+      arg: USER_ARG,
+      kind: 'user',
+      remove: (io, name) => clientOf(io).call('DELETE', pathOf('users', name)),
+    }),
     keysCommand,
   ],
 };
