@@ -25,6 +25,16 @@ const FASTIFY_CODES: Record<string, ErrorCode> = {
   FST_ERR_NOT_FOUND: 'SB_ERR_NOT_FOUND',
 };
 
+/**
+ * A PUT body may repeat the name its path gives (`name`, `principal`), but not say another one:
+ * SB_ERR_VALIDATION, with at most 64 characters of the body's value (names are no longer).
+ */
+export function mustMatchPath(field: string, inBody: unknown, inPath: string): void {
+  if (inBody !== undefined && inBody !== inPath) {
+    throw new SbError('SB_ERR_VALIDATION', `body ${field} ${String(inBody).slice(0, 64)} differs from the path's ${inPath}`);
+  }
+}
+
 /** Turns anything thrown in a request into an SbError; unknown failures become SB_ERR_INTERNAL. */
 export function toHttpError(err: unknown): SbError {
   if (isSbError(err)) return err;

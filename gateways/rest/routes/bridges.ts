@@ -17,7 +17,7 @@ import { bridgeKinds } from '../../bridges/kinds.js';
 import { bridgeKey, kindOf, sealDefinition, validateBody, viewDefinition, type StoredBridge } from '../../bridges/definitions.js';
 import { bridgesRestartSignal, bridgesStatusSignal, type RunnerReport } from '../../bridges/runner.js';
 import { authorize } from '../auth.js';
-import { ErrorBody, NoContent } from '../errors.js';
+import { ErrorBody, NoContent, mustMatchPath } from '../errors.js';
 
 const tags = ['bridges'];
 const NameParams = Type.Object({ name: Type.String({ pattern: SIMPLE_NAME_PATTERN, maxLength: SIMPLE_NAME_MAX }) });
@@ -72,7 +72,7 @@ export function bridgeRoutes(deps: GatewayDeps, opts: BridgeRouteOptions = {}): 
       authorize(security, req, 'manage');
       const { name } = req.params;
       const { name: bodyName, ...body } = req.body as Record<string, unknown>;
-      if (bodyName !== undefined && bodyName !== name) throw new SbError('SB_ERR_VALIDATION', `body name ${String(bodyName).slice(0, 64)} differs from the path's ${name}`);
+      mustMatchPath('name', bodyName, name);
       const kind = kindOf(kinds, body);
       const filled = validateBody(kind, body);
       await store.sync();

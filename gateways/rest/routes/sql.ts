@@ -19,7 +19,7 @@ import { processKeyring, sealSecret, secretAad, type Keyring } from '../../../br
 import { SealedSecrets, TransportBody, resealForExport } from '../secret-export.js';
 import type { GatewayDeps } from '../../types.js';
 import { authorize } from '../auth.js';
-import { ErrorBody, NoContent } from '../errors.js';
+import { ErrorBody, NoContent, mustMatchPath } from '../errors.js';
 
 const Name = Type.String({ pattern: SIMPLE_NAME_PATTERN, maxLength: SIMPLE_NAME_MAX });
 const NameParams = Type.Object({ name: Name });
@@ -143,9 +143,7 @@ export function sqlRoutes(deps: GatewayDeps, opts: SqlRouteOptions = {}): Fastif
     }, async (req) => {
       authorize(security, req, 'manage');
       const { principal } = req.params;
-      if (req.body.principal !== undefined && req.body.principal !== principal) {
-        throw new SbError('SB_ERR_VALIDATION', `body principal ${req.body.principal} differs from the path's ${principal}`);
-      }
+      mustMatchPath('principal', req.body.principal, principal);
       const acl: SqlAcl = { principal, rules: req.body.rules.map((r) => ({ connections: [...r.connections], procedures: [...r.procedures] })) };
       await store.put(sqlAclKey(principal), acl);
       return acl;

@@ -16,7 +16,7 @@ import { processKeyring, sealSecret, secretAad, type Keyring } from '../../../br
 import { SealedSecrets, TransportBody, resealForExport } from '../secret-export.js';
 import type { GatewayDeps } from '../../types.js';
 import { authorize } from '../auth.js';
-import { ErrorBody, NoContent } from '../errors.js';
+import { ErrorBody, NoContent, mustMatchPath } from '../errors.js';
 
 const Name = Type.String({ pattern: SIMPLE_NAME_PATTERN, maxLength: SIMPLE_NAME_MAX });
 const NameParams = Type.Object({ name: Name });
@@ -46,7 +46,7 @@ export function winrmRoutes(deps: GatewayDeps, opts: WinrmRouteOptions = {}): Fa
     }, async (req, reply) => {
       authorize(security, req, 'manage');
       const { name } = req.params;
-      if (req.body.name !== undefined && req.body.name !== name) throw new SbError('SB_ERR_VALIDATION', `body name ${req.body.name} differs from the path's ${name}`);
+      mustMatchPath('name', req.body.name, name);
       await store.sync();
       const old = store.get<WinrmHostStored>(hostKey(name));
       const stored = toStored(name, req.body, old, keyring);
@@ -107,9 +107,7 @@ export function winrmRoutes(deps: GatewayDeps, opts: WinrmRouteOptions = {}): Fa
     }, async (req) => {
       authorize(security, req, 'manage');
       const { principal } = req.params;
-      if (req.body.principal !== undefined && req.body.principal !== principal) {
-        throw new SbError('SB_ERR_VALIDATION', `body principal ${req.body.principal} differs from the path's ${principal}`);
-      }
+      mustMatchPath('principal', req.body.principal, principal);
       const acl: WinrmAcl = {
         principal,
         rules: req.body.rules.map((r) => ({ hosts: [...r.hosts], cmd: [...(r.cmd ?? [])], ps: [...(r.ps ?? [])] })),

@@ -16,7 +16,7 @@ import {
 } from '../../../schemas/ws-outgoing.js';
 import type { GatewayDeps } from '../../types.js';
 import { authorize } from '../auth.js';
-import { ErrorBody, NoContent } from '../errors.js';
+import { ErrorBody, NoContent, mustMatchPath } from '../errors.js';
 
 const NameParams = Type.Object({ name: Type.String({ pattern: SIMPLE_NAME_PATTERN, maxLength: SIMPLE_NAME_MAX }) });
 const tags = ['ws-outgoing'];
@@ -57,7 +57,7 @@ export function wsOutgoingRoutes(deps: GatewayDeps, opts: WsOutgoingRouteOptions
     }, async (req, reply) => {
       authorize(security, req, 'manage');
       const { name } = req.params;
-      if (req.body.name !== undefined && req.body.name !== name) throw new SbError('SB_ERR_VALIDATION', `body name ${req.body.name} differs from the path's ${name}`);
+      mustMatchPath('name', req.body.name, name);
       const r = req.body.reconnect;
       if (r?.initialMs !== undefined && r.maxMs !== undefined && r.initialMs > r.maxMs) throw new SbError('SB_ERR_VALIDATION', 'reconnect.initialMs is above reconnect.maxMs');
       await store.sync();
