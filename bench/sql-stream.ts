@@ -96,13 +96,14 @@ async function runAll(rows: number): Promise<Figures[]> {
   const out: Figures[] = [];
   for (const kind of ['postgres', 'mariadb'] as const) {
     const conn = kind === 'postgres' ? 'pg' : 'my';
-    let c0 = cpuNow(kind);
-    let rawCpu = cpuNow(kind);
-    const raw = kind === 'postgres' ? await rawPostgres(rows, () => { rawCpu = cpuPerRow(c0, cpuNow(kind), rows); }) : await rawMariadb(rows);
-    if (kind === 'mariadb') rawCpu = cpuPerRow(c0, cpuNow(kind), rows);
-    c0 = cpuNow(kind);
+    const rawFrom = cpuNow(kind);
+    let rawCpu: CpuPerRow | undefined;
+    // PostgreSQL: read before the connection ends, or its server process (and its CPU time) is gone.
+    const raw = kind === 'postgres' ? await rawPostgres(rows, () => { rawCpu = cpuPerRow(rawFrom, cpuNow(kind), rows); }) : await rawMariadb(rows);
+    rawCpu ??= cpuPerRow(rawFrom, cpuNow(kind), rows);
+    const restFrom = cpuNow(kind);
     const { rate: rest, growth } = await viaRest(conn, rows);
-    const restCpu = cpuPerRow(c0, cpuNow(kind), rows);
+    const restCpu = cpuPerRow(restFrom, cpuNow(kind), rows);
     const viaBroker = await viaBrokerApi(conn, rows);
     out.push({ kind, raw, rest, broker: viaBroker, gatewayMiB: (growth[0] ?? 0) / MIB, workerMiB: (growth[1] ?? 0) / MIB, rawCpu, restCpu });
   }
