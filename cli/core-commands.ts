@@ -8,7 +8,7 @@ import { CLIENT_ENV, SERVER_ENV, WORKER_ENV, clientEnv } from './env-vars.js';
 import { envHelp } from './help.js';
 import { runJobCommand } from './jobs.js';
 import { intOption, runPub, runSub } from './pubsub.js';
-import { runSql } from './sql.js';
+import { runSqlCall, runSqlConn } from './sql.js';
 import { formatTable } from './output.js';
 import { CHANNEL_COLUMNS, PRESENCE_COLUMNS, wsBroadcast, wsChannels, wsPresence } from './ws.js';
 
@@ -19,19 +19,6 @@ const str = (args: ParsedArgs, name: string): string | undefined => {
   const v = args.values[name];
   return typeof v === 'string' ? v : undefined;
 };
-
-/**
- * Rebuilds an argv for the parser of sql.ts (which ops-connections.ts calls with an argv too): the
- * registry already checked the options, that module keeps its own logic.
- */
-function argvOf(head: readonly string[], args: ParsedArgs): string[] {
-  const argv = [...head, ...args.positionals];
-  for (const [k, v] of Object.entries(args.values)) {
-    if (v === true) argv.push(`--${k}`);
-    else if (typeof v === 'string') argv.push(`--${k}`, v);
-  }
-  return argv;
-}
 
 const dev: CommandSpec = {
   name: 'dev',
@@ -162,7 +149,9 @@ ${CLIENT}`,
 
 const SQL_CONN_ARG = { name: 'NAME', description: 'the SQL connection', complete: { names: 'sql-connections' } } as const;
 const sqlConnRun = (action: string) => (args: ParsedArgs, io: Parameters<NonNullable<CommandSpec['run']>>[1]): Promise<void> =>
-  runSql(clientEnv(io.env), argvOf(['conn', action], args), io);
+  runSqlConn(clientEnv(io.env), action, args.positionals[0], {
+    kind: str(args, 'kind'), host: str(args, 'host'), port: str(args, 'port'), database: str(args, 'database'), user: str(args, 'user'), pool: str(args, 'pool'),
+  }, io);
 const SQL_CONN_OPTIONS: OptionSpec[] = [
   { name: 'kind', type: 'string', value: 'KIND', description: 'the database', complete: { words: ['mssql', 'postgres', 'mariadb'] } },
   { name: 'host', type: 'string', value: 'HOST', description: 'the database host' },
@@ -216,7 +205,10 @@ arrives, then {"$result": record}.`,
         { name: 'chunk-rows', type: 'string', value: 'N', description: 'rows per streamed chunk', default: "the worker's" },
         { name: 'routine', type: 'string', value: 'KIND', description: 'how to call PROC', default: 'auto', complete: { words: ['auto', 'function', 'procedure'] } },
       ],
-      run: (args, io) => runSql(clientEnv(io.env), argvOf(['call'], args), io),
+      run: (args, io) => runSqlCall(clientEnv(io.env), {
+        connection: args.positionals[0], procedure: args.positionals[1], argsJson: args.positionals[2],
+        stream: args.values['stream'] === true, chunkRows: str(args, 'chunk-rows'), routine: str(args, 'routine'),
+      }, io),
     },
   ],
 };

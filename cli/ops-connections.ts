@@ -1,20 +1,19 @@
 /**
  * `switchboard connections winrm|sql list|get|create|delete|password`: outgoing connection
- * definitions (admin). WinRM hosts over `/v1/connections/winrm`; SQL connections are cli/sql.ts's
- * `sql conn …` (the same calls) with tables and a password prompt around it. Passwords come from stdin
+ * definitions (admin). WinRM hosts over `/v1/connections/winrm`; SQL connections over
+ * `/v1/connections/sql`, the calls of `sql conn …` (cli/sql.ts builds the create body for both) with
+ * tables and a password prompt around them. Passwords come from stdin
  * or a hidden prompt, never argv, and the API never returns them (`passwordSet` says whether one is set).
  */
 import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import { Readable } from 'node:stream';
 import type { SqlConnView } from '../schemas/sql.js';
 import type { WinrmHostPut, WinrmHostView } from '../schemas/winrm.js';
 import { SbError, isSbError } from '../broker/errors.js';
 import type { CommandIo, CommandSpec, OptionSpec, ParsedArgs } from './command-spec.js';
-import { clientEnv } from './env-vars.js';
 import { JSON_OPTION, type Column } from './output.js';
 import { arg, clientOf, defined, deleteSpec, duration, bytes, int, jsonOf, listSpec, oneOf, pathOf, printView, readSecret, showSpec, str } from './ops-common.js';
-import { runSql } from './sql.js';
+import { sqlConnBody, sqlConnPath } from './sql.js';
 
 // ---- WinRM hosts ---------------------------------------------------------------------------------
 
@@ -157,7 +156,7 @@ const winrmCommand: CommandSpec = {
   ],
 };
 
-// ---- SQL connections (cli/sql.ts does the calls) ---------------------------------------------------
+// ---- SQL connections -----------------------------------------------------------------------------
 
 const CONN_ARG = { name: 'CONN', description: 'SQL connection name', complete: { names: 'sql-connections' } } as const;
 
@@ -182,20 +181,6 @@ function connRecord(c: SqlConnView): Record<string, unknown> {
 }
 
 /** Runs `switchboard sql conn ARGV…` and returns the JSON value it printed. */
-async function sqlConn(io: CommandIo, argv: string[], stdin: AsyncIterable<Uint8Array | string> = io.stdin): Promise<unknown> {
-  let answer: unknown;
-  await runSql(clientEnv(io.env), ['conn', ...argv], { stdin, out: (line) => void (answer = JSON.parse(line)), signal: io.signal });
-  return answer;
-}
-
-/** `--name value` pairs for the options that were given, in sql.ts's own option names. */
-function passOptions(args: ParsedArgs, names: readonly string[]): string[] {
-  return names.flatMap((n) => {
-    const v = str(args, n);
-    return v === undefined ? [] : [`--${n}`, v];
-  });
-}
-
 const sqlCommand: CommandSpec = {
   name: 'sql',
   summary: 'SQL connection definitions: list, get, create, delete, set the password',
@@ -205,7 +190,7 @@ const sqlCommand: CommandSpec = {
     listSpec({
       summary: 'list SQL connection definitions',
       description: 'One row per connection: kind, host, port, database, user, pool size, whether the password is set.',
-      fetch: (io) => sqlConn(io, ['list']),
+      fetch: (io) => clientOf(io).call('GET', '/v1/connections/sql'),
       rows: (r: { connections: SqlConnView[] }) => r.connections,
       columns: connColumns,
     }),
@@ -214,7 +199,7 @@ const sqlCommand: CommandSpec = {
       summary: 'show one SQL connection definition',
       description: 'Prints the definition without its password. SB_ERR_CONNECTION_NOT_FOUND if it does not exist.',
       arg: CONN_ARG,
-      fetch: (io, name) => sqlConn(io, ['get', name]),
+      fetch: (io, name) => clientOf(io).call('GET', sqlConnPath(name)),
       view: connRecord,
     }),
     {
@@ -232,8 +217,10 @@ const sqlCommand: CommandSpec = {
         JSON_OPTION,
       ],
       async run(args, io) {
-        const argv = ['create', arg(args, 0, 'CONN'), ...passOptions(args, ['kind', 'host', 'port', 'database', 'user', 'pool'])];
-        printView(io, args, (await sqlConn(io, argv)) as SqlConnView, connRecord);
+        const body = sqlConnBody(arg(args, 0, 'CONN'), {
+          kind: str(args, 'kind'), host: str(args, 'host'), port: str(args, 'port'), database: str(args, 'database'), user: str(args, 'user'), pool: str(args, 'pool'),
+        });
+        printView(io, args, (await clientOf(io).call('POST', '/v1/connections/sql', body)) as SqlConnView, connRecord);
       },
     },
     deleteSpec({
@@ -241,7 +228,7 @@ const sqlCommand: CommandSpec = {
       description: 'Deletes CONN; workers close its pool. SB_ERR_CONNECTION_NOT_FOUND if it does not exist.',
       arg: CONN_ARG,
       kind: 'sql-connection',
-      remove: (io, name) => sqlConn(io, ['delete', name]),
+      remove: (io, name) => clientOf(io).call('DELETE', sqlConnPath(name)),
     }),
     {
       name: 'password',
@@ -251,10 +238,11 @@ const sqlCommand: CommandSpec = {
       options: [JSON_OPTION],
       async run(args, io) {
         const name = arg(args, 0, 'CONN');
+        const client = clientOf(io);
         // An unknown CONN fails before the prompt, not after the operator typed the password.
-        await sqlConn(io, ['get', name]);
+        await client.call('GET', sqlConnPath(name));
         const password = await readSecret(io, 'Password');
-        await sqlConn(io, ['password', name], Readable.from([password]));
+        await client.call('PUT', `${sqlConnPath(name)}/password`, { password });
         io.out(jsonOf(args) ? JSON.stringify({ connection: name, passwordSet: true }, null, 2) : `password set for SQL connection ${name}`);
       },
     },

@@ -7,7 +7,6 @@
  * Results go to `out` as JSON (one value per line; `--stream`: one row per line as they arrive, then
  * the `{"$result": …}` line). Errors propagate as SbError; main.ts prints them and exits 1.
  */
-import { parseArgs } from 'node:util';
 import { SbError, errors } from '../broker/errors.js';
 import { RestClient } from './client.js';
 import type { ClientEnv } from './env-vars.js';
@@ -22,43 +21,46 @@ export interface SqlIo {
 
 const USAGE = 'usage: switchboard sql conn create|list|get|delete|password … | switchboard sql call CONN PROC [ARGS_JSON] [--stream]';
 
-/** Runs `switchboard sql ARGV…`. */
-export async function runSql(env: ClientEnv, argv: string[], io: SqlIo): Promise<void> {
-  const [group, ...rest] = argv;
-  if (group === 'conn') return runConn(env, rest, io);
-  if (group === 'call') return runCall(env, rest, io);
-  throw errors.validation(USAGE);
+/** The options of `sql conn create` as typed (strings; checked by {@link sqlConnBody}). */
+export interface SqlConnOptions {
+  kind?: string | undefined;
+  host?: string | undefined;
+  port?: string | undefined;
+  database?: string | undefined;
+  user?: string | undefined;
+  pool?: string | undefined;
 }
 
-async function runConn(env: ClientEnv, argv: string[], io: SqlIo): Promise<void> {
-  const { values, positionals } = parseArgs({
-    args: argv, allowPositionals: true,
-    options: {
-      kind: { type: 'string' }, host: { type: 'string' }, port: { type: 'string' }, database: { type: 'string' },
-      user: { type: 'string' }, pool: { type: 'string' },
-    },
-  });
-  const [action, name] = positionals;
+/** `/v1/connections/sql/<name>`, escaped. */
+export function sqlConnPath(name: string): string {
+  return `/v1/connections/sql/${encodeURIComponent(name)}`;
+}
+
+/** The POST body of a new connection; a missing required option is named in the error. */
+export function sqlConnBody(name: string | undefined, o: SqlConnOptions): Record<string, unknown> {
+  const body: Record<string, unknown> = {
+    name: need(name, 'NAME'), kind: need(o.kind, '--kind'), host: need(o.host, '--host'),
+    port: int('port', need(o.port, '--port')), database: need(o.database, '--database'), user: need(o.user, '--user'),
+  };
+  if (o.pool !== undefined) body['poolSize'] = int('pool', o.pool);
+  return body;
+}
+
+/** Runs `switchboard sql conn ACTION [NAME]`: one JSON line to `io.out`. */
+export async function runSqlConn(env: ClientEnv, action: string | undefined, name: string | undefined, o: SqlConnOptions, io: SqlIo): Promise<void> {
   const client = new RestClient(env);
-  const path = (n: string) => `/v1/connections/sql/${encodeURIComponent(n)}`;
   switch (action) {
-    case 'create': {
-      const body: Record<string, unknown> = {
-        name: need(name, 'NAME'), kind: need(values.kind, '--kind'), host: need(values.host, '--host'),
-        port: int('port', need(values.port, '--port')), database: need(values.database, '--database'), user: need(values.user, '--user'),
-      };
-      if (values.pool !== undefined) body['poolSize'] = int('pool', values.pool);
-      io.out(JSON.stringify(await client.call('POST', '/v1/connections/sql', body)));
+    case 'create':
+      io.out(JSON.stringify(await client.call('POST', '/v1/connections/sql', sqlConnBody(name, o))));
       return;
-    }
     case 'list':
       io.out(JSON.stringify(await client.call('GET', '/v1/connections/sql')));
       return;
     case 'get':
-      io.out(JSON.stringify(await client.call('GET', path(need(name, 'NAME')))));
+      io.out(JSON.stringify(await client.call('GET', sqlConnPath(need(name, 'NAME')))));
       return;
     case 'delete':
-      await client.call('DELETE', path(need(name, 'NAME')));
+      await client.call('DELETE', sqlConnPath(need(name, 'NAME')));
       io.out(JSON.stringify({ deleted: name }));
       return;
     case 'password': {
@@ -66,7 +68,7 @@ async function runConn(env: ClientEnv, argv: string[], io: SqlIo): Promise<void>
       // One trailing line break is the terminal's or echo's, not the password's.
       const password = Buffer.from(await readAll(io.stdin)).toString('utf8').replace(/\r?\n$/, '');
       if (password === '') throw errors.validation('sql conn password reads the new password from stdin; it was empty');
-      await client.call('PUT', `${path(conn)}/password`, { password });
+      await client.call('PUT', `${sqlConnPath(conn)}/password`, { password });
       io.out(JSON.stringify({ connection: conn, passwordSet: true }));
       return;
     }
@@ -75,23 +77,30 @@ async function runConn(env: ClientEnv, argv: string[], io: SqlIo): Promise<void>
   }
 }
 
-async function runCall(env: ClientEnv, argv: string[], io: SqlIo): Promise<void> {
-  const { values, positionals } = parseArgs({
-    args: argv, allowPositionals: true,
-    options: { stream: { type: 'boolean' }, 'chunk-rows': { type: 'string' }, routine: { type: 'string' } },
-  });
-  const [connection, procedure, argsJson] = positionals;
-  const input: Record<string, unknown> = { connection: need(connection, 'CONN'), procedure: need(procedure, 'PROC') };
-  if (argsJson !== undefined) {
+/** What `sql call` was given. */
+export interface SqlCallOptions {
+  connection: string | undefined;
+  procedure: string | undefined;
+  /** A JSON list (positional) or object (named). */
+  argsJson?: string | undefined;
+  stream?: boolean;
+  chunkRows?: string | undefined;
+  routine?: string | undefined;
+}
+
+/** Runs `switchboard sql call CONN PROC [ARGS_JSON]`: the output as one JSON line, or streamed rows then `{"$result": …}`. */
+export async function runSqlCall(env: ClientEnv, o: SqlCallOptions, io: SqlIo): Promise<void> {
+  const input: Record<string, unknown> = { connection: need(o.connection, 'CONN'), procedure: need(o.procedure, 'PROC') };
+  if (o.argsJson !== undefined) {
     try {
-      input['args'] = JSON.parse(argsJson);
+      input['args'] = JSON.parse(o.argsJson);
     } catch {
       throw errors.validation('ARGS_JSON must be a JSON list (positional) or object (named), e.g. \'[42, "x"]\'');
     }
   }
-  if (values['chunk-rows'] !== undefined) input['chunkRows'] = int('chunk-rows', values['chunk-rows']);
-  if (values.routine !== undefined) input['routine'] = values.routine;
-  if (!values.stream) {
+  if (o.chunkRows !== undefined) input['chunkRows'] = int('chunk-rows', o.chunkRows);
+  if (o.routine !== undefined) input['routine'] = o.routine;
+  if (!o.stream) {
     const record = (await new RestClient(env).call('POST', '/v1/jobs/sql.callproc', input)) as { output?: unknown };
     io.out(JSON.stringify(record.output ?? record));
     return;
