@@ -14,6 +14,7 @@ import { checkConfigText, formatConfig, formatOf, formatProblem, invalid } from 
 import { applyPlan, makePlan, secretAad, type Change, type Plan } from './config-code-plan.js';
 import { OBJECT_TYPES, getPath, setPath, typeLabel, type Obj } from './config-code-types.js';
 import { clientEnv } from './env-vars.js';
+import { str } from './ops-common.js';
 import { Progress } from './output.js';
 
 function fileArg(args: ParsedArgs, io: CommandIo): { path: string; shown: string } {
@@ -22,10 +23,6 @@ function fileArg(args: ParsedArgs, io: CommandIo): { path: string; shown: string
   return { path: resolve(io.cwd, shown), shown };
 }
 
-function str(args: ParsedArgs, name: string): string | undefined {
-  const v = args.values[name];
-  return typeof v === 'string' ? v : undefined;
-}
 
 function flag(args: ParsedArgs, name: string): boolean {
   return args.values[name] === true;

@@ -7,6 +7,7 @@ import type { CommandSpec, OptionSpec, ParsedArgs } from './command-spec.js';
 import { CLIENT_ENV, SERVER_ENV, WORKER_ENV, clientEnv } from './env-vars.js';
 import { envHelp } from './help.js';
 import { runJobCommand } from './jobs.js';
+import { str } from './ops-common.js';
 import { intOption, runPub, runSub } from './pubsub.js';
 import { runSqlCall, runSqlConn } from './sql.js';
 import { formatTable } from './output.js';
@@ -15,10 +16,6 @@ import { CHANNEL_COLUMNS, PRESENCE_COLUMNS, wsBroadcast, wsChannels, wsPresence 
 const WATCHDOG = { SB_SHUTDOWN_TIMEOUT_MS: 'watchdog: exit 70 if shutdown takes longer, ms (default 20000)' };
 const CLIENT = `Environment:\n${envHelp(CLIENT_ENV)}`;
 
-const str = (args: ParsedArgs, name: string): string | undefined => {
-  const v = args.values[name];
-  return typeof v === 'string' ? v : undefined;
-};
 
 const dev: CommandSpec = {
   name: 'dev',
